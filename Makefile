@@ -19,8 +19,8 @@ install: $(BIN)/python ## Create .venv and install the operator with its dev too
 	$(BIN)/pip install -q -e '.[dev]'
 
 lint: ## ruff (lint + format check), mypy --strict, import-linter layer contracts
-	$(BIN)/ruff check operator tests e2e bench hack
-	$(BIN)/ruff format --check operator tests e2e bench hack
+	$(BIN)/ruff check operator tests e2e hack
+	$(BIN)/ruff format --check operator tests e2e hack
 	$(BIN)/mypy
 	cd operator && ../$(BIN)/lint-imports --config ../.importlinter
 
