@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cluster_fixture import Cluster, build_binaries, start_cluster, unique_namespace
 
 E2E = Path(__file__).resolve().parent

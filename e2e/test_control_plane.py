@@ -64,9 +64,7 @@ def test_deployment_pods_run_on_fake_kwok_nodes(cluster: Cluster, namespace: str
     assert [c["status"] for c in ready] == ["True", "True"]
 
 
-def test_kubectl_scale_goes_through_the_scale_subresource(
-    cluster: Cluster, namespace: str
-) -> None:
+def test_kubectl_scale_goes_through_the_scale_subresource(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=_deployment("api", 2))
     _wait_running(cluster, namespace, "api", 2)
 
@@ -83,9 +81,7 @@ def test_kubectl_scale_goes_through_the_scale_subresource(
     assert scale["status"]["replicas"] == 4
 
 
-def test_statefulset_scales_through_its_scale_subresource(
-    cluster: Cluster, namespace: str
-) -> None:
+def test_statefulset_scales_through_its_scale_subresource(cluster: Cluster, namespace: str) -> None:
     cluster.kubectl(
         "apply",
         "-n",
@@ -162,15 +158,19 @@ def test_crd_cel_rule_rejects_a_bad_object_with_the_rules_message(
     cluster.kubectl(
         "wait", "--for=condition=Established", "crd/windows.celcheck.wedsync.io", "--timeout=30s"
     )
-    good = "apiVersion: celcheck.wedsync.io/v1\nkind: Window\nmetadata: {name: ok}\nspec: {start: 1, end: 2}\n"
+    good = (
+        "apiVersion: celcheck.wedsync.io/v1\nkind: Window\nmetadata: {name: ok}\n"
+        "spec: {start: 1, end: 2}\n"
+    )
     bad = good.replace("name: ok", "name: bad").replace("end: 2", "end: 0")
 
     # Discovery of a fresh CRD can lag a moment behind Established.
     wait_until(
         "the new CRD to be served",
-        lambda: cluster.kubectl("apply", "-n", namespace, "-f", "-", input=good, check=False)
-        .returncode
-        == 0,
+        lambda: (
+            cluster.kubectl("apply", "-n", namespace, "-f", "-", input=good, check=False).returncode
+            == 0
+        ),
         timeout=30,
     )
     rejected = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=bad, check=False)

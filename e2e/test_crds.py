@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from cluster_fixture import REPO, Cluster, wait_until
 
 INVALID = sorted((REPO / "examples" / "invalid").glob("*.yaml"))

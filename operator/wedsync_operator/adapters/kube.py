@@ -1,0 +1,187 @@
+"""Thin async Kubernetes client: /scale of any scalable kind, our CRs' /status, the mode
+ConfigMap, HorizontalPodAutoscalers. Every call is bounded by a timeout and failures
+surface as ``KubeError`` with a CamelCase reason; retries are the caller's decision.
+
+Replicas change only through the target's ``/scale`` subresource with an absolute count
+in a JSON merge patch (no resourceVersion): an interrupted evaluation that runs again
+writes the same number, so it is harmless (CONVENTIONS.md, "Reliability habits").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+GROUP = "wedsync.io"
+VERSION = "v1alpha1"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+class KubeError(Exception):
+    def __init__(self, reason: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+@dataclass(frozen=True)
+class Scale:
+    replicas: int  # spec.replicas: what is asked for
+    status_replicas: int  # status.replicas: what exists
+    selector: str | None
+
+
+def _base(api_version: str) -> str:
+    # Core kinds live under /api/v1, every other group under /apis/<group>/<version>.
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+
+
+class KubeClient:
+    def __init__(self, api: client.ApiClient, *, timeout: float = 10.0) -> None:
+        self._api = api
+        self._timeout = timeout
+        self._plurals: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    async def connect(
+        cls, *, request_timeout: float = 10.0, kubeconfig: str | None = None
+    ) -> KubeClient:
+        """In-cluster service account if present, else the kubeconfig (KUBECONFIG)."""
+        configuration = client.Configuration()
+        try:
+            if kubeconfig:
+                raise config.ConfigException("a kubeconfig was given")
+            config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped upstream
+                client_configuration=configuration
+            )
+        except config.ConfigException:
+            await config.load_kube_config(
+                config_file=kubeconfig, client_configuration=configuration
+            )
+        return cls(client.ApiClient(configuration), timeout=request_timeout)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def request(
+        self, method: str, path: str, body: Any = None, *, content_type: str | None = None
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._api.call_api(
+                    path,
+                    method,
+                    header_params=headers,
+                    body=body,
+                    response_types_map={200: "object", 201: "object"},
+                    auth_settings=["BearerToken"],
+                    _return_http_data_only=True,
+                    _request_timeout=self._timeout,
+                )
+        except TimeoutError:
+            raise KubeError(
+                "KubernetesTimeout", f"{method} {path}: no answer within {self._timeout}s"
+            ) from None
+        except ApiException as exc:
+            raise KubeError(_reason(exc), f"{method} {path}: {_message(exc)}", exc.status) from None
+        except OSError as exc:  # connection refused, TLS, DNS
+            raise KubeError("KubernetesUnreachable", f"{method} {path}: {exc}") from None
+
+    async def plural(self, api_version: str, kind: str) -> str:
+        """The resource name of a kind, from API discovery (cached: it does not change)."""
+        key = (api_version, kind)
+        if key not in self._plurals:
+            found = await self.request("GET", _base(api_version))
+            for res in found.get("resources", []):
+                if "/" not in res["name"]:
+                    self._plurals[(api_version, res["kind"])] = res["name"]
+            if key not in self._plurals:
+                raise KubeError(
+                    "UnknownKind", f"the API server has no kind {kind} in {api_version}", 404
+                )
+        return self._plurals[key]
+
+    async def _scale_path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
+        plural = await self.plural(api_version, kind)
+        return f"{_base(api_version)}/namespaces/{namespace}/{plural}/{name}/scale"
+
+    async def get_scale(self, api_version: str, kind: str, namespace: str, name: str) -> Scale:
+        body = await self.request("GET", await self._scale_path(api_version, kind, namespace, name))
+        spec = body.get("spec") or {}
+        status = body.get("status") or {}
+        return Scale(
+            replicas=int(spec.get("replicas") or 0),
+            status_replicas=int(status.get("replicas") or 0),
+            selector=status.get("selector"),
+        )
+
+    async def set_replicas(
+        self, api_version: str, kind: str, namespace: str, name: str, replicas: int
+    ) -> None:
+        path = await self._scale_path(api_version, kind, namespace, name)
+        await self.request(
+            "PATCH", path, {"spec": {"replicas": replicas}}, content_type=MERGE_PATCH
+        )
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> None:
+        """Merge-patch the /status of one of our own objects."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
+        await self.request("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+        return cast(dict[str, Any], await self.request("GET", path))
+
+    async def apply_config_map(
+        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> None:
+        """Create the ConfigMap or merge-patch its data (idempotent)."""
+        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        body = {"metadata": {"name": name, "labels": labels}, "data": data}
+        try:
+            await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+        except KubeError as exc:
+            if not exc.not_found:
+                raise
+            await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+
+    async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
+        """(kind, name) of each scale target owned by a HorizontalPodAutoscaler → HPA name."""
+        found = await self.request(
+            "GET", f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+        )
+        owners: dict[tuple[str, str], str] = {}
+        for hpa in found.get("items", []):
+            ref = hpa["spec"]["scaleTargetRef"]
+            owners[(ref["kind"], ref["name"])] = hpa["metadata"]["name"]
+        return owners
+
+
+def _reason(exc: ApiException) -> str:
+    return {
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        422: "Invalid",
+        429: "TooManyRequests",
+    }.get(exc.status or 0, "KubernetesError")
+
+
+def _message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except ValueError:
+        return str(exc.reason)
