@@ -1,0 +1,1 @@
+"""Real services (Prometheus, exporters, ...) on loopback for integration and e2e tests."""
