@@ -76,13 +76,9 @@ def wait_until(
 
 def build_binaries() -> Path:
     """Build (or reuse) the binaries; the folder is build.sh's last output line."""
-    proc = subprocess.run(
-        [str(SCRIPTS / "build.sh")], capture_output=True, text=True, timeout=3600
-    )
+    proc = subprocess.run([str(SCRIPTS / "build.sh")], capture_output=True, text=True, timeout=3600)
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"e2e/cluster/build.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}"
-        )
+        raise RuntimeError(f"e2e/cluster/build.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}")
     return Path(proc.stdout.strip().splitlines()[-1])
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cluster_fixture import Cluster, build_binaries, start_cluster, unique_namespace
+from services.prometheus import Exporter, PrometheusServer
 
 E2E = Path(__file__).resolve().parent
 
@@ -38,3 +39,19 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     yield from unique_namespace(cluster, "t")
+
+
+@pytest.fixture(scope="session")
+def exporter() -> Iterator[Exporter]:
+    """Gauges the tests set, served over HTTP for Prometheus to scrape."""
+    with Exporter() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    exporter: Exporter, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """Debian's Prometheus on loopback, scraping ``exporter`` every second."""
+    with PrometheusServer([exporter.target], tmp_path_factory.mktemp("prometheus")) as server:
+        yield server

@@ -216,6 +216,8 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         standalone=args.standalone,
         peering=args.peering,
         liveness=args.liveness,
+        metrics_port=args.metrics_port or None,
+        priority=args.priority,
     )
     return 0
 
@@ -250,6 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness",
         default="http://0.0.0.0:8081/healthz",
         help="liveness endpoint URL (default: %(default)s)",
+    )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the highest live replica acts, the others wait "
+        "(default: random per process, so two replicas never tie and both pause)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8080,
+        help="port of the operator's own /metrics (0: off; default: %(default)s)",
     )
     run.set_defaults(func=cmd_run)
 

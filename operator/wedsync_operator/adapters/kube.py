@@ -10,6 +10,7 @@ writes the same number, so it is harmless (CONVENTIONS.md, "Reliability habits")
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any, cast
@@ -156,6 +157,14 @@ class KubeClient:
             if not exc.not_found:
                 raise
             await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """One key of a named Secret (RBAC: get on named Secrets only, no list)."""
+        secret = await self.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = (secret.get("data") or {}).get(key)
+        if data is None:
+            raise KubeError("SecretKeyMissing", f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data).decode()
 
     async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
         """(kind, name) of each scale target owned by a HorizontalPodAutoscaler → HPA name."""

@@ -1,22 +1,39 @@
-"""kopf wiring only: decorators, timers and status writes; no decisions live here."""
+"""kopf wiring only: decorators, daemons and status writes; no decisions live here."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 import kopf
 
-from wedsync_operator.handlers import settings as settings  # registers the startup handler
+# Importing the modules registers their handlers with kopf.
+from wedsync_operator.handlers import platformscaling as platformscaling
+from wedsync_operator.handlers import settings as settings
+from wedsync_operator.handlers import weddingday as weddingday
 
 
 def run_operator(
-    *, namespaces: Sequence[str], standalone: bool, peering: str, liveness: str | None
+    *,
+    namespaces: Sequence[str],
+    standalone: bool,
+    peering: str,
+    liveness: str | None,
+    metrics_port: int | None,
+    priority: int | None = None,
 ) -> None:
     """Start kopf with this package's handlers registered; blocks until stopped."""
+    if priority is None:
+        # kopf pauses every peer of the same priority; a random one per process makes
+        # exactly one replica active (the highest), and the next takes over when its
+        # peering entry expires.
+        priority = secrets.randbelow(2**31 - 1) + 1
     kopf.run(
+        priority=priority,
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         standalone=standalone,
-        peering_name=peering,
+        peering_name=None if standalone else peering,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(metrics_port=metrics_port),
     )

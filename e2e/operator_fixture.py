@@ -1,0 +1,154 @@
+"""Run the operator as a real process against the local cluster, as a user would, with
+asyncio debug on: a callback that blocks the event loop over 100 ms fails the test."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster_fixture import REPO, Cluster, wait_until
+from services.prometheus import free_port
+
+OPERATOR = Path(sys.executable).parent / "wedsync-operator"
+SLOW = re.compile(r"Executing .* took (\d+\.\d+) seconds")
+# asyncio's debug mode reports callbacks slower than this (loop.slow_callback_duration).
+SLOW_LIMIT_SECONDS = 0.1
+
+
+@dataclass
+class OperatorProcess:
+    cluster: Cluster
+    log_path: Path
+    args: tuple[str, ...] = ("--standalone",)
+    process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = field(default_factory=free_port)
+
+    def start(self) -> OperatorProcess:
+        env = self.cluster.env()
+        env["PYTHONASYNCIODEBUG"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(OPERATOR),
+                    "run",
+                    *self.args,
+                    "--metrics-port",
+                    str(self.metrics_port),
+                    "--liveness",
+                    f"http://127.0.0.1:{free_port()}/healthz",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+            )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as a node loss or an OOM kill would do."""
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def slow_callbacks(self) -> list[str]:
+        return [
+            line
+            for line in self.log().splitlines()
+            if (m := SLOW.search(line)) and float(m.group(1)) > SLOW_LIMIT_SECONDS
+        ]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def apply(cluster: Cluster, namespace: str, *objects: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(list(objects)))
+
+
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"}]},
+            },
+        },
+    }
+
+
+def replicas(cluster: Cluster, namespace: str, name: str, kind: str = "deployment") -> int:
+    return int(cluster.get_json(kind, name, "-n", namespace)["spec"]["replicas"])
+
+
+def status(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    return dict(cluster.get_json(kind, name, "-n", namespace).get("status") or {})
+
+
+def conditions(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    return {c["type"]: c for c in status(cluster, namespace, kind, name).get("conditions", [])}
+
+
+def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    items = cluster.get_json(
+        "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
+def wait_replicas(cluster: Cluster, namespace: str, name: str, count: int, timeout: float) -> None:
+    try:
+        wait_until(
+            f"{name} at {count} replicas",
+            lambda: replicas(cluster, namespace, name) == count or None,
+            timeout=timeout,
+            interval=0.25,
+        )
+    except AssertionError as exc:
+        # Say why: the policies' view of the target is what an SRE would look at.
+        policies = cluster.get_json("platformscalings", "-n", namespace)["items"]
+        seen = [
+            (t["name"], t.get("currentReplicas"), t.get("desiredReplicas"), t.get("message"))
+            for p in policies
+            for t in (p.get("status") or {}).get("targets", [])
+        ]
+        raise AssertionError(f"{exc}; now {replicas(cluster, namespace, name)}; {seen}") from None
+
+
+def ensure_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/weddingdays.wedsync.io",
+        "crd/platformscalings.wedsync.io",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "--timeout=30s",
+    )
+    wait_until(
+        "the wedsync.io kinds to be served",
+        lambda: cluster.kubectl("get", "wd,ps", "-A", check=False).returncode == 0,
+    )

@@ -1,0 +1,376 @@
+"""The operator loop on a real cluster with a real Prometheus: metric-driven scaling,
+the wedding-day lifecycle, outages, and what an SRE sees with kubectl.
+
+One operator process (standalone) serves every test of this module; each test has its
+own namespace and its own series (label ``ns``) in the exporter. Time bounds are generous
+and derived from the intervals each policy configures; speed figures belong in bench/.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import Gauge
+
+from cluster_fixture import Cluster, wait_until
+from operator_fixture import (
+    OperatorProcess,
+    apply,
+    conditions,
+    deployment,
+    ensure_crds,
+    events,
+    replicas,
+    status,
+    wait_replicas,
+)
+from services.prometheus import Exporter, PrometheusServer
+
+SCRAPE = 1.0  # the test Prometheus scrapes every second
+
+
+@pytest.fixture(scope="module")
+def cpu(exporter: Exporter) -> Gauge:
+    return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    ensure_crds(cluster)
+    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    slow = proc.slow_callbacks()
+    assert not slow, "the event loop was blocked:\n" + "\n".join(slow)
+
+
+def policy(
+    namespace: str,
+    prometheus: PrometheusServer,
+    *,
+    target: dict[str, Any],
+    normal: int = 80,
+    wedding: int = 60,
+    interval: str = "2s",
+    wedding_interval: str = "2s",
+    scale_down_window: int = 300,
+    **spec: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "wedsync.io/v1alpha1",
+        "kind": "PlatformScaling",
+        "metadata": {"name": "platform"},
+        "spec": {
+            "targets": [target],
+            "metrics": [
+                {
+                    "name": "cpu",
+                    "query": f'max(wedsync_e2e_cpu_percent{{ns="{namespace}"}})',
+                    "target": {"type": "Utilization", "value": normal},
+                    "weddingDayTarget": {"value": wedding},
+                }
+            ],
+            "prometheus": {"url": prometheus.url, "timeout": "2s"},
+            "interval": {"normal": interval, "weddingDay": wedding_interval},
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": scale_down_window}},
+            **spec,
+        },
+    }
+
+
+def web(min_replicas: int = 1, max_replicas: int = 20, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "Deployment",
+        "name": "web",
+        "minReplicas": min_replicas,
+        "maxReplicas": max_replicas,
+        **extra,
+    }
+
+
+def set_cpu(cpu: Gauge, prometheus: PrometheusServer, namespace: str, value: float) -> None:
+    cpu.labels(ns=namespace).set(value)
+    prometheus.wait_for_value(
+        f'max(wedsync_e2e_cpu_percent{{ns="{namespace}"}})', lambda v: v == value, timeout=15
+    )
+
+
+def rfc3339(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_metric_above_target_scales_up_and_falling_metric_waits_for_stabilization(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 80)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(), scale_down_window=8))
+    wait_until(
+        "a first evaluation",
+        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+        timeout=20,
+    )
+    assert replicas(cluster, namespace, "web") == 2  # ratio 1.0: within tolerance
+
+    set_cpu(cpu, prometheus, namespace, 160)  # ratio 2.0 → 4 replicas
+    wait_replicas(cluster, namespace, "web", 4, timeout=2 * 2 + SCRAPE + 5)
+
+    set_cpu(cpu, prometheus, namespace, 40)  # ratio 0.5 → 2, after the 8 s window
+    dropped = time.monotonic()
+    wait_replicas(cluster, namespace, "web", 2, timeout=8 + 2 * 2 + SCRAPE + 10)
+    waited = time.monotonic() - dropped
+
+    assert waited >= 8 - 2 * SCRAPE, f"scaled down after {waited:.1f}s, inside the window"
+    reasons = [e["reason"] for e in events(cluster, namespace, "platform")]
+    assert "ScaledUp" in reasons and "ScaledDown" in reasons
+    targets = status(cluster, namespace, "ps", "platform")["targets"]
+    assert targets[0]["currentReplicas"] == 2
+
+
+def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    # No stabilization window: only the freeze can hold a scale-down during the day.
+    # Before it, 60 against the normal target 80 asks for 4, which minReplicas 5 clamps.
+    set_cpu(cpu, prometheus, namespace, 60)
+    apply(cluster, namespace, deployment("web", 5))
+    apply(
+        cluster,
+        namespace,
+        policy(
+            namespace,
+            prometheus,
+            target=web(min_replicas=5, weddingDay={"minReplicas": 4}),
+            interval="3s",
+            wedding_interval="2s",
+            scale_down_window=0,
+        ),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    mode_start = now + timedelta(seconds=20)
+    start = mode_start + timedelta(seconds=20)
+    end = start + timedelta(seconds=15)
+    mode_end = end + timedelta(seconds=10)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "smith-jones"},
+            "spec": {
+                "start": rfc3339(start),
+                "end": rfc3339(end),
+                "leadTime": "20s",
+                "windDown": "10s",
+                "expectedWeddings": 1,
+            },
+        },
+    )
+
+    # The switch happens at start - leadTime, not at the policy's next tick.
+    switched = wait_until(
+        "wedding-day mode",
+        lambda: (
+            status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay"
+            and datetime.now(UTC)
+        ),
+        timeout=40,
+        interval=0.1,
+    )
+    lateness = (switched - mode_start).total_seconds()
+    assert -0.2 <= lateness <= 1.5, f"mode switched {lateness:+.2f}s from start - leadTime"
+    assert status(cluster, namespace, "wd", "smith-jones")["phase"] == "Preparing"
+    # Pre-scaled to max(weddingDay.minReplicas 4, ceil(5 x 1.2) = 6) = 6.
+    wait_replicas(cluster, namespace, "web", 6, timeout=5)
+    mode_cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"]
+    assert mode_cm["mode"] == "WeddingDay" and mode_cm["cacheTtlMultiplier"] == "4"
+
+    # The wedding-day CPU target (60) applies: 90 / 60 = 1.5 → ceil(6 x 1.5) = 9.
+    set_cpu(cpu, prometheus, namespace, 90)
+    wait_replicas(cluster, namespace, "web", 9, timeout=2 * 2 + SCRAPE + 5)
+
+    # A falling metric does not scale down while the mode is on.
+    set_cpu(cpu, prometheus, namespace, 10)
+    while datetime.now(UTC) < mode_end - timedelta(seconds=1):
+        assert replicas(cluster, namespace, "web") == 9
+        time.sleep(1)
+    target = status(cluster, namespace, "ps", "platform")["targets"][0]
+    assert target["reason"] == "ScaleDownFrozen"
+    assert target["baselineReplicas"] == 5
+
+    wait_until(
+        "the mode to end after end + windDown",
+        lambda: status(cluster, namespace, "ps", "platform").get("mode") == "Normal",
+        timeout=10,
+    )
+    assert status(cluster, namespace, "wd", "smith-jones")["phase"] == "Completed"
+    # Frozen no more: 10 against the normal target asks for 2, minReplicas clamps to 5.
+    wait_replicas(cluster, namespace, "web", 5, timeout=3 * 2 + 5)
+    reasons = [e["reason"] for e in events(cluster, namespace, "platform")]
+    assert reasons.count("WeddingDayModeOn") == 1 and reasons.count("WeddingDayModeOff") == 1
+    day_reasons = [e["reason"] for e in events(cluster, namespace, "smith-jones")]
+    assert day_reasons == ["Scheduled", "Preparing", "Active", "WindingDown", "Completed"]
+
+
+def test_prometheus_outage_reports_the_condition_falls_back_then_recovers(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 80)
+    apply(cluster, namespace, deployment("web", 3))
+    apply(
+        cluster,
+        namespace,
+        policy(
+            namespace, prometheus, target=web(), fallback={"failureThreshold": 2, "replicas": 7}
+        ),
+    )
+    wait_until(
+        "metrics read",
+        lambda: (
+            conditions(cluster, namespace, "ps", "platform")
+            .get("MetricsAvailable", {})
+            .get("status")
+            == "True"
+        ),
+        timeout=20,
+    )
+
+    prometheus.stop()
+    try:
+        cond = wait_until(
+            "MetricsAvailable=False",
+            lambda: (
+                (c := conditions(cluster, namespace, "ps", "platform")["MetricsAvailable"])[
+                    "status"
+                ]
+                == "False"
+                and c
+            ),
+            timeout=10,
+        )
+        assert cond["reason"] == "PrometheusUnreachable"
+        # After failureThreshold (2) failed evaluations: the fallback replica count.
+        wait_replicas(cluster, namespace, "web", 7, timeout=3 * 2 + 5)
+        assert status(cluster, namespace, "ps", "platform")["targets"][0]["reason"] == "Fallback"
+    finally:
+        prometheus.start()
+
+    prometheus.wait_until_scraped()
+    wait_until(
+        "MetricsAvailable=True again",
+        lambda: (
+            conditions(cluster, namespace, "ps", "platform")["MetricsAvailable"]["status"] == "True"
+        ),
+        timeout=20,
+    )
+    assert status(cluster, namespace, "ps", "platform")["consecutiveFailures"] == 0
+
+
+def test_dry_run_reports_what_it_would_do_and_patches_nothing(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(), dryRun=True))
+
+    event = wait_until(
+        "a DryRun event",
+        lambda: next(
+            (e for e in events(cluster, namespace, "platform") if e["reason"] == "DryRun"), None
+        ),
+        timeout=20,
+    )
+
+    assert event["message"].startswith("would scale web 2 → 4")
+    assert replicas(cluster, namespace, "web") == 2
+    assert status(cluster, namespace, "ps", "platform")["targets"][0]["desiredReplicas"] == 4
+
+
+def test_paused_policy_only_says_so(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(), paused=True))
+
+    ready = wait_until(
+        "Ready=False/Paused",
+        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+        timeout=20,
+    )
+    time.sleep(2 * 2)  # two intervals: nothing may happen
+
+    assert (ready["status"], ready["reason"]) == ("False", "Paused")
+    assert replicas(cluster, namespace, "web") == 2
+
+
+def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web()))
+    start = datetime.now(UTC) + timedelta(days=30)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "later"},
+            "spec": {
+                "start": rfc3339(start),
+                "end": rfc3339(start + timedelta(hours=8)),
+                "expectedWeddings": 12,
+            },
+        },
+    )
+    wait_replicas(cluster, namespace, "web", 4, timeout=20)
+    wait_until(
+        "the day's phase",
+        lambda: status(cluster, namespace, "wd", "later").get("phase"),
+        timeout=10,
+    )
+
+    table = cluster.kubectl("get", "wd,ps", "-n", namespace).stdout
+    described = cluster.kubectl("describe", "ps", "platform", "-n", namespace).stdout
+
+    wd_row = next(line for line in table.splitlines() if line.startswith("weddingday"))
+    ps_row = next(line for line in table.splitlines() if line.startswith("platformscaling"))
+    assert "Scheduled" in wd_row.split() and "12" in wd_row.split()
+    assert ps_row.split()[1:3] == ["Normal", "True"]
+    assert "ScaledUp" in described
+    assert "scale web 2 → 4" in described

@@ -1,0 +1,172 @@
+"""Render decisions into the resources' status, and read back what must survive restarts.
+
+Pure: the handlers pass the previous status and ``now``; what is returned is what they
+write. Conditions follow the Kubernetes shape (type, status, reason, message,
+lastTransitionTime, observedGeneration); a condition keeps its lastTransitionTime while
+its status does not change, so `kubectl describe` tells how long something has been so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from wedsync_operator.engine.mode import ModeResolution
+from wedsync_operator.engine.replicas import Decision, Recommendation, ScaleEvent, TargetState
+from wedsync_operator.engine.schedule import Phase, Window, format_instant
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+Condition = dict[str, Any]
+
+
+def condition(
+    type_: str, status: ConditionStatus, reason: str, message: str, generation: int
+) -> Condition:
+    """A condition without its transition time (``merge_conditions`` sets it)."""
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+    }
+
+
+def merge_conditions(
+    previous: Sequence[Mapping[str, Any]] | None, new: Iterable[Condition], now: datetime
+) -> list[Condition]:
+    """New conditions replace old ones of the same type; untouched types are kept."""
+    by_type = {c["type"]: dict(c) for c in previous or () if "type" in c}
+    for cond in new:
+        old = by_type.get(cond["type"])
+        same = old is not None and old.get("status") == cond["status"]
+        stamp = old.get("lastTransitionTime") if same and old else None
+        by_type[cond["type"]] = {**cond, "lastTransitionTime": stamp or format_instant(now)}
+    return sorted(by_type.values(), key=lambda c: str(c["type"]))
+
+
+def _instant(text: Any) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------------ WeddingDay
+
+
+def wedding_day_status(
+    *,
+    phase: Phase,
+    window: Window | None,
+    next_transition: datetime | None,
+    message: str,
+    generation: int,
+    previous: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    in_mode = phase in (Phase.PREPARING, Phase.ACTIVE, Phase.WINDING_DOWN)
+    failed = phase is Phase.FAILED
+    status: dict[str, Any] = {
+        "phase": phase.value,
+        "observedGeneration": generation,
+        "message": message,
+        "nextTransition": format_instant(next_transition) if next_transition else None,
+    }
+    if window is not None:
+        status.update(
+            startTime=format_instant(window.start),
+            endTime=format_instant(window.end),
+            modeStart=format_instant(window.mode_start),
+            modeEnd=format_instant(window.mode_end),
+        )
+    if in_mode and not previous.get("activatedAt"):
+        status["activatedAt"] = format_instant(now)
+    if phase in (Phase.COMPLETED, Phase.CANCELLED) and not previous.get("completedAt"):
+        status["completedAt"] = format_instant(now)
+    ready = condition(
+        "Ready",
+        "False" if failed else "True",
+        "ScheduleInvalid" if failed else phase.value,
+        message,
+        generation,
+    )
+    status["conditions"] = merge_conditions(previous.get("conditions"), [ready], now)
+    return status
+
+
+# -------------------------------------------------------------------- PlatformScaling
+
+
+def states_from_status(
+    status: Mapping[str, Any], currents: Mapping[str, int]
+) -> dict[str, TargetState]:
+    """Engine state per target: live replica counts, remembered baseline and history."""
+    previous = {t.get("name"): t for t in status.get("targets") or () if isinstance(t, Mapping)}
+    states: dict[str, TargetState] = {}
+    for name, current in currents.items():
+        entry = previous.get(name) or {}
+        recs = []
+        for r in entry.get("recommendationHistory") or ():
+            at = _instant(r.get("at"))
+            if at is not None and isinstance(r.get("replicas"), int):
+                recs.append(Recommendation(at=at, replicas=r["replicas"]))
+        events = []
+        for e in entry.get("scaleEvents") or ():
+            at = _instant(e.get("at"))
+            if at is not None and isinstance(e.get("delta"), int):
+                events.append(ScaleEvent(at=at, delta=e["delta"]))
+        baseline = entry.get("baselineReplicas")
+        states[name] = TargetState(
+            current=current,
+            baseline=baseline if isinstance(baseline, int) else None,
+            recommendations=tuple(recs),
+            events=tuple(events),
+        )
+    return states
+
+
+def target_status(
+    decision: Decision,
+    state: TargetState,
+    previous: Mapping[str, Any],
+    *,
+    applied: bool,
+    now: datetime,
+) -> dict[str, Any]:
+    """One entry of status.targets; ``applied`` is False in dry-run or when the patch
+    failed, so the recorded current count stays the one observed."""
+    last_scale = format_instant(now) if applied and decision.changed else None
+    return {
+        "name": decision.target,
+        "role": decision.role.value,
+        "currentReplicas": decision.desired if applied else decision.current,
+        "desiredReplicas": decision.desired,
+        "baselineReplicas": state.baseline,
+        "floor": decision.floor,
+        "lastScaleTime": last_scale or previous.get("lastScaleTime"),
+        "reason": decision.reason.value,
+        "message": decision.message,
+        "recommendationHistory": [
+            {"at": format_instant(r.at), "replicas": r.replicas} for r in state.recommendations
+        ],
+        "scaleEvents": [{"at": format_instant(e.at), "delta": e.delta} for e in state.events],
+    }
+
+
+def mode_fields(mode: ModeResolution) -> dict[str, Any]:
+    return {
+        "mode": mode.mode.value,
+        "since": format_instant(mode.since) if mode.since else None,
+        "until": format_instant(mode.until) if mode.until else None,
+        "activeWeddingDays": list(mode.active_days),
+    }
+
+
+def format_metric_value(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{value:.6g}"

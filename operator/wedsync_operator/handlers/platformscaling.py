@@ -1,0 +1,482 @@
+"""PlatformScaling wiring: one loop per policy that evaluates every ``interval.normal``
+(every ``interval.weddingDay`` in the mode), and at once when one of its WeddingDays
+changes phase. An evaluation: one batch of PromQL queries, a /scale read per target, the
+engine's decision, a /scale patch per change (database → cache → app when scaling up),
+then status, Events and metrics. Decisions live in engine/; this file only wires."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import kopf
+
+from wedsync_operator import metrics
+from wedsync_operator.adapters.kube import KubeError, Scale
+from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
+from wedsync_operator.engine.health import HealthInputs, health_score
+from wedsync_operator.engine.mode import ModeResolution, resolve_mode
+from wedsync_operator.engine.replicas import Decision, decide, scale_order
+from wedsync_operator.engine.schedule import format_instant
+from wedsync_operator.engine.status import (
+    Condition,
+    condition,
+    format_metric_value,
+    merge_conditions,
+    mode_fields,
+    states_from_status,
+    target_status,
+)
+from wedsync_operator.handlers.runtime import Logger, Runtime, sleep_or_wake, utcnow
+from wedsync_operator.model import (
+    GROUP,
+    VERSION,
+    InvalidSpec,
+    parse_platform_scaling,
+    parse_wedding_day,
+)
+from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
+
+PLURAL = "platformscalings"
+INVALID_RECHECK_SECONDS = 60.0
+HEALTH_KEYS = {
+    "api_p95_seconds": "health:apiP95Seconds",
+    "error_rate": "health:errorRate",
+    "cache_hit_ratio": "health:cacheHitRatio",
+    "db_p95_seconds": "health:dbP95Seconds",
+    "utilization_percent": "health:utilizationPercent",
+}
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="platformscaling_spec_changed")
+def platformscaling_spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.wakeups.wake(("ps", str(namespace), name))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="platformscaling_loop", cancellation_timeout=5.0)
+async def platformscaling_loop(
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: Logger,
+    # Injected by kopf by the index's id; a default keeps the signature kopf-typed.
+    weddingday_index: kopf.Index[str, dict[str, Any]] | None = None,
+    **_: Any,
+) -> None:
+    runtime: Runtime = memo.runtime
+    namespace = str(namespace)
+    key = ("ps", namespace, name)
+    wake = runtime.wakeups.register(key)
+    published: set[str] = set()  # mode ConfigMaps written by this loop, by "name=mode"
+    try:
+        while not stopped:
+            started = time.monotonic()
+            days = list(weddingday_index.get(namespace, [])) if weddingday_index else []
+            try:
+                interval = await evaluate(runtime, body, days, published, logger)
+            except Exception as exc:  # a bug or an unexpected API answer: report, retry
+                logger.exception("evaluation failed")
+                metrics.EVALUATIONS.labels(result="error").inc()
+                metrics.EVALUATION_ERRORS.labels(reason=type(exc).__name__).inc()
+                kopf.event(body, type="Warning", reason="EvaluationFailed", message=str(exc))
+                interval = 30.0
+            metrics.EVALUATION_DURATION.observe(time.monotonic() - started)
+            await sleep_or_wake(wake, stopped, interval - (time.monotonic() - started))
+    finally:
+        runtime.wakeups.unregister(key)
+        targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
+        metrics.forget_policy(namespace, name, targets)
+
+
+def _days(raw_days: Iterable[Mapping[str, Any]]) -> list[WeddingDay]:
+    """Parse the indexed days; skip those being deleted or invalid (they report
+    themselves as Failed on their own status)."""
+    days = []
+    for raw in raw_days:
+        if (raw.get("metadata") or {}).get("deletionTimestamp"):
+            continue
+        try:
+            days.append(parse_wedding_day(raw))
+        except InvalidSpec:
+            continue
+    return days
+
+
+@dataclass
+class _Observed:
+    samples: dict[str, float | None]
+    errors: dict[str, PrometheusError]
+    health: dict[str, float | None]
+
+
+async def evaluate(
+    runtime: Runtime,
+    body: kopf.Body,
+    raw_days: list[dict[str, Any]],
+    published: set[str],
+    logger: Logger,
+) -> float:
+    """One evaluation; returns the seconds until the next one."""
+    now = utcnow()
+    namespace, name = str(body.metadata.namespace), body.metadata.name
+    generation = int(body.metadata.get("generation") or 0)
+    previous = dict(body.get("status") or {})
+
+    try:
+        policy = parse_platform_scaling(body)
+    except InvalidSpec as exc:
+        await _report_invalid(runtime, body, exc, previous, generation, now)
+        return INVALID_RECHECK_SECONDS
+
+    mode = resolve_mode(policy, _days(raw_days), now)
+    interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
+    metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
+    await _publish_mode(runtime, body, policy, mode, previous, published)
+
+    if policy.paused:
+        conditions = [
+            condition(
+                "Ready",
+                "False",
+                "Paused",
+                "spec.paused is true: nothing is decided or patched",
+                generation,
+            ),
+            _mode_condition(mode, generation),
+        ]
+        await _write_status(runtime, body, previous, now, generation, mode, conditions, {})
+        metrics.EVALUATIONS.labels(result="paused").inc()
+        return interval
+
+    observed, scales, owners = await asyncio.gather(
+        _observe(runtime, policy), _read_scales(runtime, policy), _hpa_owners(runtime, policy)
+    )
+    failures = int(previous.get("consecutiveFailures") or 0)
+    metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
+    failures = 0 if metrics_ok else failures + 1
+
+    managed = {
+        t.name: s.replicas
+        for t in policy.targets
+        if isinstance(s := scales.get(t.name), Scale) and (t.kind, t.name) not in owners
+    }
+    states = states_from_status(previous, managed)
+    decision = decide(policy, states, observed.samples, mode, failures, {}, now)
+
+    previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
+    entries: dict[str, dict[str, Any]] = {}
+    for d in scale_order(decision.decisions):
+        applied = await _apply(runtime, body, policy, d, logger)
+        state = decision.states.get(d.target, states[d.target])
+        if d.changed and not applied:
+            # Dry-run or a failed patch: the recommendation history stands (it is what
+            # stabilization needs), but no scale event happened and current is unchanged.
+            old = states[d.target]
+            state = replace(state, current=old.current, events=old.events)
+        entries[d.target] = target_status(
+            d, state, previous_targets.get(d.target) or {}, applied=applied, now=now
+        )
+        metrics.DESIRED_REPLICAS.labels(namespace, name, d.target).set(d.desired)
+        metrics.CURRENT_REPLICAS.labels(namespace, name, d.target).set(
+            d.desired if applied else d.current
+        )
+
+    conditions = _conditions(policy, decision.decisions, scales, owners, observed, generation)
+    conditions.append(_mode_condition(mode, generation))
+    extra: dict[str, Any] = {
+        "consecutiveFailures": failures,
+        "metrics": [
+            {
+                "name": m.name,
+                "value": format_metric_value(observed.samples.get(m.name)),
+                "at": format_instant(now),
+            }
+            for m in policy.metrics
+        ],
+        "targets": [entries[t.name] for t in policy.targets if t.name in entries],
+    }
+    if any(v is not None for v in observed.health.values()):
+        health = health_score(HealthInputs(**observed.health))
+        extra["healthScore"] = health.score
+        extra["recommendations"] = list(health.recommendations)
+        metrics.HEALTH_SCORE.labels(namespace, name).set(health.score)
+    await _write_status(runtime, body, previous, now, generation, mode, conditions, extra)
+    metrics.EVALUATIONS.labels(result="ok").inc()
+    return interval
+
+
+async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:
+    queries = {m.name: m.query for m in policy.metrics}
+    for field, key in HEALTH_KEYS.items():
+        query = getattr(policy.health, field)
+        if query:
+            queries[key] = query
+    if not queries or policy.prometheus is None:
+        return _Observed({}, {}, {})
+    token = None
+    if policy.prometheus.bearer_token is not None:
+        ref = policy.prometheus.bearer_token
+        try:
+            token = await runtime.kube.secret_value(policy.meta.namespace, ref.name, ref.key)
+        except KubeError as exc:
+            error = PrometheusError("PrometheusUnreachable", f"bearer token: {exc}")
+            return _Observed(
+                {m.name: None for m in policy.metrics}, {m.name: error for m in policy.metrics}, {}
+            )
+    client = PrometheusClient(
+        runtime.http,
+        policy.prometheus.url,
+        timeout=policy.prometheus.timeout.total_seconds(),
+        bearer_token=token,
+        observer=metrics.observe_query,
+    )
+    results = await client.query_many(queries)
+    samples: dict[str, float | None] = {}
+    errors: dict[str, PrometheusError] = {}
+    for key, value in results.items():
+        if isinstance(value, PrometheusError):
+            errors[key] = value
+            samples[key] = None
+        else:
+            samples[key] = value
+    health = {f: samples.pop(k, None) for f, k in HEALTH_KEYS.items()}
+    for k in HEALTH_KEYS.values():
+        errors.pop(k, None)  # health is advisory: its outages never gate scaling
+    return _Observed(samples, errors, health)
+
+
+async def _read_scales(runtime: Runtime, policy: PlatformScaling) -> dict[str, Scale | KubeError]:
+    async def one(t: Target) -> Scale | KubeError:
+        try:
+            return await runtime.kube.get_scale(
+                t.api_version, t.kind, policy.meta.namespace, t.name
+            )
+        except KubeError as exc:
+            return exc
+
+    # Concurrently, each bounded by the client's timeout: one slow target cannot stall
+    # the others.
+    found = await asyncio.gather(*(one(t) for t in policy.targets))
+    return dict(zip((t.name for t in policy.targets), found, strict=True))
+
+
+async def _hpa_owners(runtime: Runtime, policy: PlatformScaling) -> dict[tuple[str, str], str]:
+    try:
+        return await runtime.kube.hpa_owners(policy.meta.namespace)
+    except KubeError as exc:
+        if exc.reason in ("Forbidden", "NotFound"):
+            return {}  # not allowed to look, or no autoscaling/v2: nothing to coexist with
+        raise
+
+
+async def _apply(
+    runtime: Runtime,
+    body: kopf.Body,
+    policy: PlatformScaling,
+    d: Decision,
+    logger: Logger,
+) -> bool:
+    """Patch /scale for a changed decision; True when the cluster now has ``desired``."""
+    if not d.changed:
+        return True
+    if policy.dry_run:
+        kopf.event(body, type="Normal", reason="DryRun", message=f"would {d.message}")
+        return False
+    target = policy.target(d.target)
+    try:
+        await runtime.kube.set_replicas(
+            target.api_version, target.kind, policy.meta.namespace, target.name, d.desired
+        )
+    except KubeError as exc:
+        logger.warning("could not scale %s: %s", d.target, exc)
+        metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
+        kopf.event(
+            body,
+            type="Warning",
+            reason="ScaleFailed",
+            message=f"could not scale {d.target} {d.current} → {d.desired}: {exc}",
+        )
+        return False
+    metrics.SCALE_OPERATIONS.labels(direction=d.direction, role=d.role.value).inc()
+    kopf.event(
+        body,
+        type="Normal",
+        reason="ScaledUp" if d.direction == "up" else "ScaledDown",
+        message=d.message,
+    )
+    return True
+
+
+def _mode_condition(mode: ModeResolution, generation: int) -> Condition:
+    return condition(
+        "WeddingDayMode", "True" if mode.on else "False", mode.reason, mode.message, generation
+    )
+
+
+def _conditions(
+    policy: PlatformScaling,
+    decisions: Iterable[Decision],
+    scales: Mapping[str, Scale | KubeError],
+    owners: Mapping[tuple[str, str], str],
+    observed: _Observed,
+    generation: int,
+) -> list[Condition]:
+    decisions = list(decisions)
+    broken = {n: e for n, e in scales.items() if isinstance(e, KubeError)}
+    if broken:
+        ready = condition(
+            "Ready",
+            "False",
+            "TargetUnavailable",
+            "; ".join(f"{n}: {e}" for n, e in broken.items()),
+            generation,
+        )
+    else:
+        ready = condition(
+            "Ready",
+            "True",
+            "Evaluated",
+            f"{len(decisions)} of {len(policy.targets)} targets evaluated",
+            generation,
+        )
+    if not policy.metrics:
+        available = condition(
+            "MetricsAvailable", "Unknown", "NoMetrics", "no metrics configured", generation
+        )
+    elif observed.errors:
+        first = next(iter(observed.errors.values()))
+        available = condition(
+            "MetricsAvailable",
+            "False",
+            first.reason,
+            "; ".join(f"{n}: {e.message}" for n, e in observed.errors.items()),
+            generation,
+        )
+    elif missing := [n for n, v in observed.samples.items() if v is None]:
+        available = condition(
+            "MetricsAvailable",
+            "False",
+            "NoSamples",
+            f"no usable sample (empty, NaN or stale) for {', '.join(missing)}",
+            generation,
+        )
+    else:
+        available = condition(
+            "MetricsAvailable", "True", "SamplesRead", "every metric returned a sample", generation
+        )
+    limited = [d for d in decisions if d.limited]
+    hpa = [
+        f"HorizontalPodAutoscaler {h} owns {kind}/{n}; the operator leaves it alone"
+        for (kind, n), h in owners.items()
+        if any(t.kind == kind and t.name == n for t in policy.targets)
+    ]
+    if hpa:
+        scaling = condition("ScalingLimited", "True", "HPAOwnsTarget", "; ".join(hpa), generation)
+    elif limited:
+        scaling = condition(
+            "ScalingLimited",
+            "True",
+            limited[0].reason.value,
+            "; ".join(d.message for d in limited),
+            generation,
+        )
+    else:
+        scaling = condition(
+            "ScalingLimited",
+            "False",
+            "WithinLimits",
+            "no target is held back by a limit",
+            generation,
+        )
+    return [ready, available, scaling]
+
+
+async def _write_status(
+    runtime: Runtime,
+    body: kopf.Body,
+    previous: Mapping[str, Any],
+    now: datetime,
+    generation: int,
+    mode: ModeResolution,
+    conditions: list[Condition],
+    extra: dict[str, Any],
+) -> None:
+    status = {
+        **mode_fields(mode),
+        "observedGeneration": generation,
+        "lastEvaluationTime": format_instant(now),
+        "conditions": merge_conditions(previous.get("conditions"), conditions, now),
+        **extra,
+    }
+    await runtime.kube.patch_status(
+        PLURAL, str(body.metadata.namespace), body.metadata.name, status
+    )
+
+
+async def _report_invalid(
+    runtime: Runtime,
+    body: kopf.Body,
+    exc: InvalidSpec,
+    previous: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+) -> None:
+    """Ready=False with every field error; targets are left exactly as they are."""
+    message = "; ".join(str(e) for e in exc.errors)
+    if previous.get("observedGeneration") != generation:
+        kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
+    status = {
+        "observedGeneration": generation,
+        "conditions": merge_conditions(
+            previous.get("conditions"),
+            [condition("Ready", "False", "InvalidSpec", message, generation)],
+            now,
+        ),
+    }
+    await runtime.kube.patch_status(
+        PLURAL, str(body.metadata.namespace), body.metadata.name, status
+    )
+    metrics.EVALUATIONS.labels(result="invalid").inc()
+
+
+async def _publish_mode(
+    runtime: Runtime,
+    body: kopf.Body,
+    policy: PlatformScaling,
+    mode: ModeResolution,
+    previous: Mapping[str, Any],
+    published: set[str],
+) -> None:
+    """On a mode change (or a restart): an Event and the mode ConfigMap for applications."""
+    cm = policy.wedding_day.mode_config_map
+    switched = previous.get("mode") not in (None, mode.mode.value)
+    if switched:
+        kopf.event(
+            body,
+            type="Normal",
+            reason="WeddingDayModeOn" if mode.on else "WeddingDayModeOff",
+            message=mode.message,
+        )
+    if f"{cm}={mode.mode.value}" in published:
+        return
+    data = {
+        "mode": mode.mode.value,
+        "since": format_instant(mode.since) if mode.since else "",
+        "until": format_instant(mode.until) if mode.until else "",
+        "reason": mode.reason,
+        "activeWeddingDays": ",".join(mode.active_days),
+        "cacheTtlMultiplier": str(policy.wedding_day.cache_ttl_multiplier if mode.on else 1),
+        "policy": policy.meta.name,
+    }
+    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+    await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+    published.clear()
+    published.add(f"{cm}={mode.mode.value}")

@@ -1,0 +1,152 @@
+"""WeddingDay wiring: an index of all days (read by the policy loops) and one daemon per
+day that sleeps until the day's next transition, writes the phase, and wakes the
+policies of its namespace at that instant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from wedsync_operator import metrics
+from wedsync_operator.adapters.kube import KubeError
+from wedsync_operator.engine.schedule import (
+    Phase,
+    ScheduleError,
+    format_instant,
+    next_transition,
+    phase_at,
+    try_window,
+    window,
+)
+from wedsync_operator.engine.status import wedding_day_status
+from wedsync_operator.handlers.runtime import Logger, Runtime, sleep_or_wake, utcnow
+from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_day
+
+PLURAL = "weddingdays"
+# Even with no transition ahead the daemon looks again now and then (cheap, and heals a
+# status someone edited by hand).
+IDLE_RECHECK_SECONDS = 300.0
+RETRY_SECONDS = 5.0
+
+
+@kopf.index(GROUP, VERSION, PLURAL, id="weddingday_index")
+def weddingday_index(
+    *, namespace: str | None, body: kopf.Body, **_: Any
+) -> dict[str | None, dict[str, Any]]:
+    """namespace → the days' manifests, for the policy loops (no API call per tick)."""
+    return {
+        namespace: {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": dict(body.metadata),
+            "spec": dict(body.spec),
+        }
+    }
+
+
+@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="weddingday_spec_changed")
+def weddingday_spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    runtime.wakeups.wake(("wd", str(namespace), name))
+
+
+def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:
+    if error:
+        return error
+    spec = body.spec
+    zone = f" {spec['timeZone']}" if spec.get("timeZone") else ""
+    return {
+        Phase.SCHEDULED: f"scheduled for {spec.get('start')}{zone}; the mode starts "
+        f"{spec.get('leadTime', '2h')} before",
+        Phase.PREPARING: f"preparing: lead time before the start at {spec.get('start')}{zone}",
+        Phase.ACTIVE: f"active until {spec.get('end')}{zone}",
+        Phase.WINDING_DOWN: f"winding down for {spec.get('windDown', '1h')} after the end",
+        Phase.COMPLETED: "completed: the mode has ended",
+        Phase.CANCELLED: "cancelled: spec.cancelled is true",
+    }.get(phase, str(phase))
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, id="weddingday_lifecycle", cancellation_timeout=5.0)
+async def weddingday_lifecycle(
+    *,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    stopped: kopf.DaemonStopped,
+    memo: Any,
+    logger: Logger,
+    **_: Any,
+) -> None:
+    runtime: Runtime = memo.runtime
+    namespace = str(namespace)
+    key = ("wd", namespace, name)
+    wake = runtime.wakeups.register(key)
+    try:
+        while not stopped:
+            sleep = await _step(runtime, body, namespace, name, logger)
+            await sleep_or_wake(wake, stopped, sleep)
+    finally:
+        runtime.wakeups.unregister(key)
+        # A deleted day in progress must end its mode now, not at the next tick.
+        runtime.wakeups.wake_policies(namespace)
+
+
+async def _step(
+    runtime: Runtime, body: kopf.Body, namespace: str, name: str, logger: Logger
+) -> float:
+    """Bring status.phase up to date; return the seconds until the next transition."""
+    now = utcnow()
+    error: str | None = None
+    win = None
+    nxt = None
+    try:
+        day = parse_wedding_day(body)
+        window(day)  # surfaces a ScheduleError message (DST gap, end before start)
+        phase = phase_at(day, now)
+        win = try_window(day)
+        nxt = next_transition(day, now)
+    except InvalidSpec as exc:
+        phase, error = Phase.FAILED, "; ".join(str(e) for e in exc.errors)
+    except ScheduleError as exc:
+        phase, error = Phase.FAILED, str(exc)
+
+    previous = dict(body.get("status") or {})
+    generation = int(body.metadata.get("generation") or 0)
+    message = _describe(phase, body, error)
+    status = wedding_day_status(
+        phase=phase,
+        window=win,
+        next_transition=nxt,
+        message=message,
+        generation=generation,
+        previous=previous,
+        now=now,
+    )
+    changed = (
+        previous.get("phase") != status["phase"]
+        or previous.get("observedGeneration") != generation
+        or previous.get("nextTransition") != status["nextTransition"]
+    )
+    if changed:
+        try:
+            await runtime.kube.patch_status(PLURAL, namespace, name, status)
+        except KubeError as exc:
+            if exc.not_found:  # deleted meanwhile; the daemon is being stopped
+                return IDLE_RECHECK_SECONDS
+            logger.warning("could not write the phase (%s): %s; retrying", exc.reason, exc)
+            return RETRY_SECONDS
+        if previous.get("phase") != phase.value:
+            metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
+            kopf.event(
+                body,
+                type="Warning" if phase is Phase.FAILED else "Normal",
+                reason=phase.value,
+                message=f"WeddingDay {name} is {phase.value}: {message}",
+            )
+            runtime.wakeups.wake_policies(namespace)
+    if nxt is None:
+        return IDLE_RECHECK_SECONDS
+    logger.debug("next transition at %s", format_instant(nxt))
+    # Wake exactly at the transition; cap the sleep so clock jumps heal eventually.
+    return min((nxt - utcnow()).total_seconds(), IDLE_RECHECK_SECONDS)

@@ -1,0 +1,107 @@
+"""The operator's own Prometheus metrics (CONVENTIONS.md "Metrics").
+
+Names carry the ``wedsync_operator_`` prefix and base units; labels never hold a PromQL
+string, a UID or a timestamp. Served on ``:8080/metrics`` by ``serve``.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    start_http_server,
+)
+
+from wedsync_operator import __version__
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+_P = "wedsync_operator"
+
+EVALUATIONS = Counter(
+    f"{_P}_evaluations_total",
+    "PlatformScaling evaluations, by result (ok, invalid, paused, error).",
+    ["result"],
+    registry=REGISTRY,
+)
+EVALUATION_ERRORS = Counter(
+    f"{_P}_evaluation_errors_total",
+    "Errors met during evaluations, by CamelCase reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+EVALUATION_DURATION = Histogram(
+    f"{_P}_evaluation_duration_seconds",
+    "Time of one PlatformScaling evaluation: queries, /scale reads, decision, patches.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
+PROMETHEUS_QUERY_DURATION = Histogram(
+    f"{_P}_prometheus_query_duration_seconds",
+    "Time of one PromQL instant query, by outcome.",
+    ["outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+SCALE_OPERATIONS = Counter(
+    f"{_P}_scale_operations_total",
+    "Replica changes written through /scale, by direction and tier role.",
+    ["direction", "role"],
+    registry=REGISTRY,
+)
+MODE = Gauge(
+    f"{_P}_mode",
+    "1 while the policy is in wedding-day mode, 0 otherwise.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+DESIRED_REPLICAS = Gauge(
+    f"{_P}_desired_replicas",
+    "Replicas the operator decided for a target.",
+    ["namespace", "policy", "target"],
+    registry=REGISTRY,
+)
+CURRENT_REPLICAS = Gauge(
+    f"{_P}_current_replicas",
+    "Replicas a target had when last evaluated (from /scale).",
+    ["namespace", "policy", "target"],
+    registry=REGISTRY,
+)
+HEALTH_SCORE = Gauge(
+    f"{_P}_health_score",
+    "Platform health score 0-100 computed for a policy.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+WEDDING_DAY_TRANSITIONS = Counter(
+    f"{_P}_wedding_day_transitions_total",
+    "WeddingDay phase changes, by the phase entered.",
+    ["phase"],
+    registry=REGISTRY,
+)
+BUILD_INFO = Info(f"{_P}_build", "Version of the running operator.", registry=REGISTRY)
+BUILD_INFO.info({"version": __version__})
+
+
+def observe_query(seconds: float, outcome: str) -> None:
+    PROMETHEUS_QUERY_DURATION.labels(outcome=outcome).observe(seconds)
+
+
+def forget_policy(namespace: str, policy: str, targets: list[str]) -> None:
+    """Drop a deleted policy's series so dashboards do not show ghosts."""
+    for gauge in (MODE, HEALTH_SCORE):
+        with suppress(KeyError):
+            gauge.remove(namespace, policy)
+    for target in targets:
+        for gauge in (DESIRED_REPLICAS, CURRENT_REPLICAS):
+            with suppress(KeyError):
+                gauge.remove(namespace, policy, target)
+
+
+def serve(port: int, addr: str = "0.0.0.0") -> None:
+    """Serve /metrics from a background thread (prometheus_client's own server)."""
+    start_http_server(port, addr=addr, registry=REGISTRY)
