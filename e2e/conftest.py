@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import Gauge
 
 from cluster_fixture import Cluster, build_binaries, start_cluster, unique_namespace
 from services.prometheus import Exporter, PrometheusServer
@@ -46,6 +47,12 @@ def exporter() -> Iterator[Exporter]:
     """Gauges the tests set, served over HTTP for Prometheus to scrape."""
     with Exporter() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def cpu(exporter: Exporter) -> Gauge:
+    """The metric the e2e policies scale on; each test sets its own series (label ns)."""
+    return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
 
 
 @pytest.fixture(scope="session")

@@ -28,14 +28,9 @@ from operator_fixture import (
     status,
     wait_replicas,
 )
-from services.prometheus import Exporter, PrometheusServer
+from services.prometheus import PrometheusServer
 
 SCRAPE = 1.0  # the test Prometheus scrapes every second
-
-
-@pytest.fixture(scope="module")
-def cpu(exporter: Exporter) -> Gauge:
-    return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +111,12 @@ def test_metric_above_target_scales_up_and_falling_metric_waits_for_stabilizatio
 ) -> None:
     set_cpu(cpu, prometheus, namespace, 80)
     apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(), scale_down_window=8))
+    # A synthetic metric does not fall as replicas rise: maxReplicas 4 stops the climb.
+    apply(
+        cluster,
+        namespace,
+        policy(namespace, prometheus, target=web(max_replicas=4), scale_down_window=8),
+    )
     wait_until(
         "a first evaluation",
         lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
@@ -342,7 +342,7 @@ def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
 ) -> None:
     set_cpu(cpu, prometheus, namespace, 160)
     apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web()))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
     start = datetime.now(UTC) + timedelta(days=30)
     apply(
         cluster,

@@ -218,6 +218,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         liveness=args.liveness,
         metrics_port=args.metrics_port or None,
         priority=args.priority,
+        debug=args.debug,
     )
     return 0
 
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="http://0.0.0.0:8081/healthz",
         help="liveness endpoint URL (default: %(default)s)",
     )
+    run.add_argument("--debug", action="store_true", help="log at DEBUG level")
     run.add_argument(
         "--priority",
         type=int,

@@ -21,8 +21,12 @@ def run_operator(
     liveness: str | None,
     metrics_port: int | None,
     priority: int | None = None,
+    debug: bool = False,
 ) -> None:
     """Start kopf with this package's handlers registered; blocks until stopped."""
+    # As the `kopf` command does: INFO by default, so handler progress, posted Events
+    # and peering decisions ("Pausing operations in favour of ...") reach the log.
+    kopf.configure(debug=debug, verbose=debug)
     if priority is None:
         # kopf pauses every peer of the same priority; a random one per process makes
         # exactly one replica active (the highest), and the next takes over when its

@@ -1,0 +1,156 @@
+"""Restarts and replicas: state lives in status, so a killed operator resumes without
+re-doing or undoing; of several peered replicas, exactly one acts."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from prometheus_client import Gauge
+
+from cluster_fixture import Cluster, wait_until
+from operator_fixture import (
+    OperatorProcess,
+    apply,
+    conditions,
+    deployment,
+    ensure_crds,
+    events,
+    replicas,
+    status,
+    wait_replicas,
+)
+from services.prometheus import PrometheusServer
+from test_operator import policy, rfc3339, set_cpu, web
+
+
+def scaled_up_count(cluster: Cluster, namespace: str) -> int:
+    return sum(
+        int(e.get("count") or 1)
+        for e in events(cluster, namespace, "platform")
+        if e["reason"] == "ScaledUp"
+    )
+
+
+def test_operator_killed_while_preparing_resumes_without_a_second_prescale(
+    cluster: Cluster,
+    namespace: str,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    tmp_path: Path,
+) -> None:
+    ensure_crds(cluster)
+    first = OperatorProcess(cluster, tmp_path / "first.log").start()
+    set_cpu(cpu, prometheus, namespace, 60)  # a scale-down the 300 s window holds back
+    apply(cluster, namespace, deployment("web", 5))
+    apply(
+        cluster,
+        namespace,
+        policy(namespace, prometheus, target=web(min_replicas=2, weddingDay={"minReplicas": 4})),
+    )
+    start = datetime.now(UTC) + timedelta(seconds=10 + 120)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "long-lead"},
+            "spec": {
+                "start": rfc3339(start),
+                "end": rfc3339(start + timedelta(hours=1)),
+                "leadTime": "2m",
+            },
+        },
+    )
+    try:
+        wait_replicas(cluster, namespace, "web", 6, timeout=30)  # max(4, ceil(5 x 1.2))
+    finally:
+        first.kill()
+    assert first.slow_callbacks() == []
+
+    second = OperatorProcess(cluster, tmp_path / "second.log").start()
+    try:
+        evaluated_after = datetime.now(UTC)
+        wait_until(
+            "an evaluation by the restarted operator",
+            lambda: (
+                status(cluster, namespace, "ps", "platform").get("lastEvaluationTime", "")
+                > rfc3339(evaluated_after)
+            ),
+            timeout=30,
+        )
+        time.sleep(3 * 2)  # three more intervals: nothing may move
+
+        assert replicas(cluster, namespace, "web") == 6  # not ceil(6 x 1.2) = 8
+        target = status(cluster, namespace, "ps", "platform")["targets"][0]
+        assert target["baselineReplicas"] == 5
+        assert status(cluster, namespace, "wd", "long-lead")["phase"] == "Preparing"
+        assert scaled_up_count(cluster, namespace) == 1
+        day_reasons = [e["reason"] for e in events(cluster, namespace, "long-lead")]
+        assert day_reasons.count("Preparing") == 1
+    finally:
+        second.stop()
+    assert second.slow_callbacks() == []
+
+
+def test_of_two_peered_operators_only_the_higher_priority_one_acts(
+    cluster: Cluster,
+    namespace: str,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    tmp_path: Path,
+) -> None:
+    ensure_crds(cluster)
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input="apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {name: wedsync-e2e}\n",
+    )
+    peered = ("--peering", "wedsync-e2e")
+    low = OperatorProcess(cluster, tmp_path / "low.log", (*peered, "--priority", "100")).start()
+    high = OperatorProcess(cluster, tmp_path / "high.log", (*peered, "--priority", "200")).start()
+    try:
+        wait_until(
+            "both replicas in the peering object",
+            lambda: (
+                sorted(
+                    p["priority"]
+                    for p in (
+                        cluster.get_json("clusterkopfpeering", "wedsync-e2e").get("status") or {}
+                    ).values()
+                )
+                == [100, 200]
+            ),
+            timeout=30,
+        )
+        set_cpu(cpu, prometheus, namespace, 160)
+        apply(cluster, namespace, deployment("web", 2))
+        # A synthetic metric does not fall as replicas rise: cap at 4 so it stops there.
+        apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
+
+        wait_replicas(cluster, namespace, "web", 4, timeout=30)
+        wait_until(
+            "Ready",
+            lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+            timeout=10,
+        )
+        time.sleep(2 * 2)
+
+        assert scaled_up_count(cluster, namespace) == 1
+        assert "Pausing operations" not in high.log()
+        assert namespace not in low.log()  # the paused replica never touched the policy
+
+        # The leader leaves (its peering entry goes with it): the other one takes over.
+        high.stop()
+        wait_until(
+            "the remaining replica to resume",
+            lambda: "Resuming operations" in low.log(),
+            timeout=30,
+        )
+    finally:
+        high.stop()
+        low.stop()
+    assert low.slow_callbacks() == [] and high.slow_callbacks() == []
