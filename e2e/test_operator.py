@@ -371,6 +371,6 @@ def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
     wd_row = next(line for line in table.splitlines() if line.startswith("weddingday"))
     ps_row = next(line for line in table.splitlines() if line.startswith("platformscaling"))
     assert "Scheduled" in wd_row.split() and "12" in wd_row.split()
-    assert ps_row.split()[1:3] == ["Normal", "True"]
+    assert ps_row.split()[1:4] == ["Normal", "True", "web=4"]
     assert "ScaledUp" in described
     assert "scale web 2 → 4" in described

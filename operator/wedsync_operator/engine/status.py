@@ -170,3 +170,13 @@ def format_metric_value(value: float | None) -> str | None:
     if value is None:
         return None
     return f"{value:.6g}"
+
+
+def replica_summary(entries: Iterable[Mapping[str, Any]]) -> str:
+    """``web=6 redis-replica=3->4``: what `kubectl get ps` shows in its Replicas column."""
+    parts = []
+    for e in entries:
+        current, desired = e.get("currentReplicas"), e.get("desiredReplicas")
+        change = f"->{desired}" if desired is not None and desired != current else ""
+        parts.append(f"{e.get('name')}={current}{change}")
+    return " ".join(parts)

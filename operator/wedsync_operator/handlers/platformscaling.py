@@ -28,6 +28,7 @@ from wedsync_operator.engine.status import (
     format_metric_value,
     merge_conditions,
     mode_fields,
+    replica_summary,
     states_from_status,
     target_status,
 )
@@ -203,6 +204,7 @@ async def evaluate(
         ],
         "targets": [entries[t.name] for t in policy.targets if t.name in entries],
     }
+    extra["replicaSummary"] = replica_summary(extra["targets"])
     if any(v is not None for v in observed.health.values()):
         health = health_score(HealthInputs(**observed.health))
         extra["healthScore"] = health.score
