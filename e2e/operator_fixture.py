@@ -1,8 +1,15 @@
 """Run the operator as a real process against the local cluster, as a user would, with
-asyncio debug on: a callback that blocks the event loop over 100 ms fails the test."""
+asyncio debug on: a callback that blocks the event loop over 100 ms fails the test.
+
+By default the process uses the cluster's admin kubeconfig. Given ``kubeconfig`` (see
+``chart_identity``), or with ``WEDSYNC_E2E_AS_SA=1`` in the environment (what ``make e2e``
+sets), it runs as the Helm chart's ServiceAccount instead: the chart's RBAC applied to
+the cluster, a token from the TokenRequest API, and nothing else.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -20,6 +27,99 @@ OPERATOR = Path(sys.executable).parent / "wedsync-operator"
 SLOW = re.compile(r"Executing .* took (\d+\.\d+) seconds")
 # asyncio's debug mode reports callbacks slower than this (loop.slow_callback_duration).
 SLOW_LIMIT_SECONDS = 0.1
+CHART = REPO / "helm" / "wedsync-operator"
+AS_SA = "WEDSYNC_E2E_AS_SA"
+# The chart's values for the suite-wide identity: peering on, as the HA tests need.
+SUITE_VALUES = ("--set", "peering.enabled=true")
+_identities: dict[tuple[Path, str, tuple[str, ...]], Path] = {}
+
+
+def chart_identity(
+    cluster: Cluster,
+    release: str = "wedsync-e2e",
+    values: tuple[str, ...] = SUITE_VALUES,
+    namespace: str = "wedsync-e2e-system",
+) -> Path:
+    """A kubeconfig that authenticates as the chart's ServiceAccount, and only as it.
+
+    ``helm template`` renders the chart's ServiceAccount and RBAC (with ``values``, e.g.
+    ``("--set", "rbac.secrets.names={x}")``); they are applied to the cluster as any
+    install would, a token comes from the TokenRequest API (``kubectl create token``),
+    and the kubeconfig holds that token and the cluster CA: no client certificate.
+    """
+    key = (cluster.state, release, values)
+    if key in _identities:
+        return _identities[key]
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {namespace}}}\n",
+    )
+    rendered = cluster.helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        "--show-only",
+        "templates/rbac.yaml",
+        *values,
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    account = next(d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount")
+    token = cluster.kubectl(
+        "create", "token", account, "-n", namespace, "--duration=12h"
+    ).stdout.strip()
+    path = cluster.state / f"{release}-sa.kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {
+                            "server": cluster.server,
+                            "certificate-authority": str(cluster.state / "pki" / "ca.crt"),
+                        },
+                    }
+                ],
+                "users": [{"name": account, "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": account,
+                        "context": {"cluster": "local", "user": account, "namespace": namespace},
+                    }
+                ],
+                "current-context": account,
+            }
+        )
+    )
+    # RBAC reaches the authorizer's cache a moment after the apply: start no operator
+    # before both bindings work (in a watched namespace, or anywhere if cluster-wide).
+    watched = next(
+        (d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"), namespace
+    )
+
+    def granted(*args: str) -> bool:
+        answer = cluster.kubectl("auth", "can-i", *args, f"--kubeconfig={path}", check=False)
+        return answer.stdout.strip() == "yes"
+
+    wait_until(
+        f"the RBAC of {account} to take effect",
+        lambda: (
+            granted("list", "customresourcedefinitions.apiextensions.k8s.io")
+            and granted("list", "platformscalings.wedsync.io", "-n", watched)
+        ),
+        timeout=30,
+    )
+    _identities[key] = path
+    return path
 
 
 @dataclass
@@ -29,9 +129,15 @@ class OperatorProcess:
     args: tuple[str, ...] = ("--standalone",)
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int = field(default_factory=free_port)
+    # None: the cluster's admin kubeconfig, or the chart's identity with WEDSYNC_E2E_AS_SA=1.
+    kubeconfig: Path | None = None
 
     def start(self) -> OperatorProcess:
         env = self.cluster.env()
+        if self.kubeconfig is None and os.environ.get(AS_SA) == "1":
+            self.kubeconfig = chart_identity(self.cluster)
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
         env["PYTHONASYNCIODEBUG"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
         with self.log_path.open("ab") as log:
@@ -75,6 +181,11 @@ class OperatorProcess:
             for line in self.log().splitlines()
             if (m := SLOW.search(line)) and float(m.group(1)) > SLOW_LIMIT_SECONDS
         ]
+
+    def problems(self) -> list[str]:
+        """Blocked event loop or any traceback: an operator that works does neither."""
+        tracebacks = [line for line in self.log().splitlines() if line.startswith("Traceback")]
+        return self.slow_callbacks() + tracebacks
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -3,31 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cluster_fixture import REPO, Cluster, wait_until
+from cluster_fixture import REPO, Cluster
+from operator_fixture import ensure_crds
 
 INVALID = sorted((REPO / "examples" / "invalid").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def crds(cluster: Cluster) -> Iterator[Cluster]:
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/weddingdays.wedsync.io",
-        "crd/platformscalings.wedsync.io",
-        "--timeout=30s",
-    )
-    wait_until(
-        "the wedsync.io kinds to be discoverable",
-        lambda: cluster.kubectl("get", "wd,ps", "-A", check=False).returncode == 0,
-    )
-    yield cluster
+def crds(cluster: Cluster) -> Cluster:
+    ensure_crds(cluster)
+    return cluster
 
 
 @pytest.fixture(scope="module")

@@ -43,8 +43,8 @@ def operator(
         yield proc
     finally:
         proc.stop()
-    slow = proc.slow_callbacks()
-    assert not slow, "the event loop was blocked:\n" + "\n".join(slow)
+    problems = proc.problems()
+    assert not problems, f"see {proc.log_path}:\n" + "\n".join(problems)
 
 
 def policy(
@@ -374,3 +374,78 @@ def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
     assert ps_row.split()[1:4] == ["Normal", "True", "web=4"]
     assert "ScaledUp" in described
     assert "scale web 2 → 4" in described
+
+
+@pytest.mark.parametrize("how", ["cancel", "delete"])
+def test_ending_a_day_in_progress_ends_the_mode_at_once(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    how: str,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 60)  # the wedding-day target: only the floor moves
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(), interval="30s"))
+    now = datetime.now(UTC)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "in-progress"},
+            "spec": {
+                "start": rfc3339(now - timedelta(minutes=10)),
+                "end": rfc3339(now + timedelta(hours=2)),
+            },
+        },
+    )
+    wait_until(
+        "wedding-day mode",
+        lambda: status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay",
+        timeout=20,
+    )
+    try:
+        wait_replicas(cluster, namespace, "web", 3, timeout=10)  # ceil(2 x 1.2)
+    except AssertionError:
+        raise AssertionError(
+            [(e["reason"], e["message"]) for e in events(cluster, namespace, "platform")]
+        ) from None
+
+    if how == "cancel":
+        cluster.kubectl(
+            "patch",
+            "wd",
+            "in-progress",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec":{"cancelled":true}}',
+        )
+    else:
+        cluster.kubectl("delete", "wd", "in-progress", "-n", namespace, "--wait=false")
+    ended = time.monotonic()
+
+    # Well before the policy's 30 s interval: the day's change wakes the policy.
+    wait_until(
+        "the mode to end",
+        lambda: status(cluster, namespace, "ps", "platform").get("mode") == "Normal",
+        timeout=10,
+    )
+    assert time.monotonic() - ended < 10
+    if how == "cancel":
+        assert status(cluster, namespace, "wd", "in-progress")["phase"] == "Cancelled"
+    else:
+        wait_until(
+            "the day to be gone (finalizer released)",
+            lambda: (
+                cluster.kubectl("get", "wd", "in-progress", "-n", namespace, check=False).returncode
+                != 0
+            ),
+            timeout=15,
+        )
+    cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"]
+    assert cm["mode"] == "Normal"

@@ -68,7 +68,7 @@ def test_operator_killed_while_preparing_resumes_without_a_second_prescale(
         wait_replicas(cluster, namespace, "web", 6, timeout=30)  # max(4, ceil(5 x 1.2))
     finally:
         first.kill()
-    assert first.slow_callbacks() == []
+    assert first.problems() == []
 
     second = OperatorProcess(cluster, tmp_path / "second.log").start()
     try:
@@ -92,7 +92,7 @@ def test_operator_killed_while_preparing_resumes_without_a_second_prescale(
         assert day_reasons.count("Preparing") == 1
     finally:
         second.stop()
-    assert second.slow_callbacks() == []
+    assert second.problems() == []
 
 
 def test_of_two_peered_operators_only_the_higher_priority_one_acts(
@@ -153,4 +153,4 @@ def test_of_two_peered_operators_only_the_higher_priority_one_acts(
     finally:
         high.stop()
         low.stop()
-    assert low.slow_callbacks() == [] and high.slow_callbacks() == []
+    assert low.problems() == [] and high.problems() == []

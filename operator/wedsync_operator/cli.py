@@ -71,12 +71,18 @@ def _check(obj: dict[str, Any]) -> tuple[WeddingDay | PlatformScaling | None, li
     return parsed, []
 
 
+def _ours(
+    paths: Sequence[str],
+) -> Iterator[tuple[Loaded, WeddingDay | PlatformScaling | None, list[str]]]:
+    """Every wedsync.io object of the files, checked; other kinds are passed over."""
+    for doc in _documents(paths):
+        if _is_ours(doc.obj):
+            yield (doc, *_check(doc.obj))
+
+
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     failed = 0
-    for doc in _documents(args.files):
-        if not _is_ours(doc.obj):
-            continue
-        _, problems = _check(doc.obj)
+    for doc, _, problems in _ours(args.files):
         if problems:
             failed += 1
             print(f"INVALID {_describe(doc.obj)} ({doc.source})", file=out)
@@ -178,10 +184,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     days: list[WeddingDay] = []
     policies: list[PlatformScaling] = []
     invalid = 0
-    for doc in _documents(args.files):
-        if not _is_ours(doc.obj):
-            continue
-        parsed, problems = _check(doc.obj)
+    for doc, parsed, problems in _ours(args.files):
         if problems:
             invalid += 1
             print(

@@ -32,7 +32,14 @@ from wedsync_operator.engine.status import (
     states_from_status,
     target_status,
 )
-from wedsync_operator.handlers.runtime import Logger, Runtime, sleep_or_wake, utcnow
+from wedsync_operator.handlers.runtime import (
+    Logger,
+    LoopMemory,
+    Runtime,
+    sleep_or_wake,
+    spec_is_unseen,
+    utcnow,
+)
 from wedsync_operator.model import (
     GROUP,
     VERSION,
@@ -44,6 +51,7 @@ from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
 
 PLURAL = "platformscalings"
 INVALID_RECHECK_SECONDS = 60.0
+ERROR_RETRY_SECONDS = 10.0
 HEALTH_KEYS = {
     "api_p95_seconds": "health:apiP95Seconds",
     "error_rate": "health:errorRate",
@@ -53,10 +61,15 @@ HEALTH_KEYS = {
 }
 
 
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="platformscaling_spec_changed")
-def platformscaling_spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
-    runtime.wakeups.wake(("ps", str(namespace), name))
+# on.event, not on.update: it needs no stored diff-base, so no change can slip by.
+# async: kopf runs sync handlers in threads, and asyncio.Event is not thread-safe.
+@kopf.on.event(GROUP, VERSION, PLURAL, id="platformscaling_changed")
+async def platformscaling_changed(
+    *, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    if spec_is_unseen(body):
+        runtime: Runtime = memo.runtime
+        runtime.wakeups.wake(("ps", str(namespace), name))
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="platformscaling_loop", cancellation_timeout=5.0)
@@ -74,25 +87,26 @@ async def platformscaling_loop(
 ) -> None:
     runtime: Runtime = memo.runtime
     namespace = str(namespace)
-    key = ("ps", namespace, name)
-    wake = runtime.wakeups.register(key)
-    published: set[str] = set()  # mode ConfigMaps written by this loop, by "name=mode"
+    memory = LoopMemory()
     try:
-        while not stopped:
-            started = time.monotonic()
-            days = list(weddingday_index.get(namespace, [])) if weddingday_index else []
-            try:
-                interval = await evaluate(runtime, body, days, published, logger)
-            except Exception as exc:  # a bug or an unexpected API answer: report, retry
-                logger.exception("evaluation failed")
-                metrics.EVALUATIONS.labels(result="error").inc()
-                metrics.EVALUATION_ERRORS.labels(reason=type(exc).__name__).inc()
-                kopf.event(body, type="Warning", reason="EvaluationFailed", message=str(exc))
-                interval = 30.0
-            metrics.EVALUATION_DURATION.observe(time.monotonic() - started)
-            await sleep_or_wake(wake, stopped, interval - (time.monotonic() - started))
+        with runtime.wakeups.registered(("ps", namespace, name)) as wake:
+            while not stopped:
+                started = time.monotonic()
+                days = list(weddingday_index.get(namespace, [])) if weddingday_index else []
+                try:
+                    interval = await evaluate(runtime, body, days, memory, logger)
+                except Exception as exc:  # an API outage or a bug: report it, retry later
+                    logger.exception("evaluation failed")
+                    reason = getattr(exc, "reason", None) or type(exc).__name__
+                    metrics.EVALUATIONS.labels(result="error").inc()
+                    metrics.EVALUATION_ERRORS.labels(reason=reason).inc()
+                    kopf.event(
+                        body, type="Warning", reason="EvaluationFailed", message=f"{reason}: {exc}"
+                    )
+                    interval = ERROR_RETRY_SECONDS
+                metrics.EVALUATION_DURATION.observe(time.monotonic() - started)
+                await sleep_or_wake(wake, stopped, interval - (time.monotonic() - started))
     finally:
-        runtime.wakeups.unregister(key)
         targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
         metrics.forget_policy(namespace, name, targets)
 
@@ -122,25 +136,25 @@ async def evaluate(
     runtime: Runtime,
     body: kopf.Body,
     raw_days: list[dict[str, Any]],
-    published: set[str],
+    memory: LoopMemory,
     logger: Logger,
 ) -> float:
     """One evaluation; returns the seconds until the next one."""
     now = utcnow()
     namespace, name = str(body.metadata.namespace), body.metadata.name
     generation = int(body.metadata.get("generation") or 0)
-    previous = dict(body.get("status") or {})
+    previous = memory.previous(body)
 
     try:
         policy = parse_platform_scaling(body)
     except InvalidSpec as exc:
-        await _report_invalid(runtime, body, exc, previous, generation, now)
+        await _report_invalid(runtime, body, exc, previous, generation, now, memory)
         return INVALID_RECHECK_SECONDS
 
     mode = resolve_mode(policy, _days(raw_days), now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
-    await _publish_mode(runtime, body, policy, mode, previous, published)
+    await _publish_mode(runtime, body, policy, mode, previous, memory.published)
 
     if policy.paused:
         conditions = [
@@ -153,7 +167,7 @@ async def evaluate(
             ),
             _mode_condition(mode, generation),
         ]
-        await _write_status(runtime, body, previous, now, generation, mode, conditions, {})
+        await _write_status(runtime, body, memory, now, generation, mode, conditions, {})
         metrics.EVALUATIONS.labels(result="paused").inc()
         return interval
 
@@ -210,7 +224,7 @@ async def evaluate(
         extra["healthScore"] = health.score
         extra["recommendations"] = list(health.recommendations)
         metrics.HEALTH_SCORE.labels(namespace, name).set(health.score)
-    await _write_status(runtime, body, previous, now, generation, mode, conditions, extra)
+    await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
     metrics.EVALUATIONS.labels(result="ok").inc()
     return interval
 
@@ -404,7 +418,7 @@ def _conditions(
 async def _write_status(
     runtime: Runtime,
     body: kopf.Body,
-    previous: Mapping[str, Any],
+    memory: LoopMemory,
     now: datetime,
     generation: int,
     mode: ModeResolution,
@@ -415,12 +429,19 @@ async def _write_status(
         **mode_fields(mode),
         "observedGeneration": generation,
         "lastEvaluationTime": format_instant(now),
-        "conditions": merge_conditions(previous.get("conditions"), conditions, now),
+        "conditions": merge_conditions(memory.previous(body).get("conditions"), conditions, now),
         **extra,
     }
+    await _patch(runtime, body, memory, status)
+
+
+async def _patch(
+    runtime: Runtime, body: kopf.Body, memory: LoopMemory, status: dict[str, Any]
+) -> None:
     await runtime.kube.patch_status(
         PLURAL, str(body.metadata.namespace), body.metadata.name, status
     )
+    memory.wrote(status)
 
 
 async def _report_invalid(
@@ -430,6 +451,7 @@ async def _report_invalid(
     previous: Mapping[str, Any],
     generation: int,
     now: datetime,
+    memory: LoopMemory,
 ) -> None:
     """Ready=False with every field error; targets are left exactly as they are."""
     message = "; ".join(str(e) for e in exc.errors)
@@ -443,9 +465,7 @@ async def _report_invalid(
             now,
         ),
     }
-    await runtime.kube.patch_status(
-        PLURAL, str(body.metadata.namespace), body.metadata.name, status
-    )
+    await _patch(runtime, body, memory, status)
     metrics.EVALUATIONS.labels(result="invalid").inc()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,14 @@ class Wakeups:
     def unregister(self, key: Key) -> None:
         self.events.pop(key, None)
 
+    @contextlib.contextmanager
+    def registered(self, key: Key) -> Iterator[asyncio.Event]:
+        """The wake-up event of one daemon, for as long as the daemon runs."""
+        try:
+            yield self.register(key)
+        finally:
+            self.unregister(key)
+
     def wake(self, key: Key) -> None:
         if key in self.events:
             self.events[key].set()
@@ -44,6 +53,31 @@ class Wakeups:
         for (kind, ns, _), event in self.events.items():
             if kind == "ps" and ns == namespace:
                 event.set()
+
+
+@dataclass
+class LoopMemory:
+    """What one daemon remembers between its iterations.
+
+    ``status`` is the status it last wrote: the live body only catches up when the watch
+    event arrives, and an iteration woken before that must not read its own stale status
+    (it would, say, take the pre-scaled count as the baseline and pre-scale again). Only
+    the daemon writes this status, so its copy is the newest; after a restart the
+    object's status is the source.
+    """
+
+    status: dict[str, Any] | None = None
+    published: set[str] = field(default_factory=set)
+
+    def previous(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self.status is not None:
+            return dict(self.status)
+        return dict(body.get("status") or {})
+
+    def wrote(self, status: Mapping[str, Any]) -> None:
+        merged = dict(self.status or {})
+        merged.update(status)
+        self.status = {k: v for k, v in merged.items() if v is not None}
 
 
 @dataclass
@@ -61,9 +95,21 @@ async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> No
     }
     try:
         await asyncio.wait(waiters, timeout=max(seconds, 0.0), return_when="FIRST_COMPLETED")
+        # Clear at once, with no await in between: a wake-up that arrives from here on
+        # stays set and cuts the next sleep short instead of being lost.
+        wake.clear()
     finally:
         for w in waiters:
             w.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await w
-    wake.clear()
+
+
+def spec_is_unseen(body: Mapping[str, Any]) -> bool:
+    """True when the object's spec changed since the operator last wrote its status.
+
+    Wakes a daemon on spec changes only: its own status writes (which do not bump
+    metadata.generation) must not wake it again.
+    """
+    generation = (body.get("metadata") or {}).get("generation")
+    return bool(generation != (body.get("status") or {}).get("observedGeneration"))

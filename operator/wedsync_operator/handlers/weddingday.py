@@ -20,7 +20,14 @@ from wedsync_operator.engine.schedule import (
     window,
 )
 from wedsync_operator.engine.status import wedding_day_status
-from wedsync_operator.handlers.runtime import Logger, Runtime, sleep_or_wake, utcnow
+from wedsync_operator.handlers.runtime import (
+    Logger,
+    LoopMemory,
+    Runtime,
+    sleep_or_wake,
+    spec_is_unseen,
+    utcnow,
+)
 from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_day
 
 PLURAL = "weddingdays"
@@ -45,10 +52,15 @@ def weddingday_index(
     }
 
 
-@kopf.on.update(GROUP, VERSION, PLURAL, field="spec", id="weddingday_spec_changed")
-def weddingday_spec_changed(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
-    runtime.wakeups.wake(("wd", str(namespace), name))
+# on.event, not on.update: it needs no stored diff-base, so no change can slip by.
+# async: kopf runs sync handlers in threads, and asyncio.Event is not thread-safe.
+@kopf.on.event(GROUP, VERSION, PLURAL, id="weddingday_changed")
+async def weddingday_changed(
+    *, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    if spec_is_unseen(body):
+        runtime: Runtime = memo.runtime
+        runtime.wakeups.wake(("wd", str(namespace), name))
 
 
 def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:
@@ -80,20 +92,24 @@ async def weddingday_lifecycle(
 ) -> None:
     runtime: Runtime = memo.runtime
     namespace = str(namespace)
-    key = ("wd", namespace, name)
-    wake = runtime.wakeups.register(key)
     try:
-        while not stopped:
-            sleep = await _step(runtime, body, namespace, name, logger)
-            await sleep_or_wake(wake, stopped, sleep)
+        with runtime.wakeups.registered(("wd", namespace, name)) as wake:
+            memory = LoopMemory()
+            while not stopped:
+                sleep = await _step(runtime, body, namespace, name, memory, logger)
+                await sleep_or_wake(wake, stopped, sleep)
     finally:
-        runtime.wakeups.unregister(key)
         # A deleted day in progress must end its mode now, not at the next tick.
         runtime.wakeups.wake_policies(namespace)
 
 
 async def _step(
-    runtime: Runtime, body: kopf.Body, namespace: str, name: str, logger: Logger
+    runtime: Runtime,
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    memory: LoopMemory,
+    logger: Logger,
 ) -> float:
     """Bring status.phase up to date; return the seconds until the next transition."""
     now = utcnow()
@@ -111,7 +127,7 @@ async def _step(
     except ScheduleError as exc:
         phase, error = Phase.FAILED, str(exc)
 
-    previous = dict(body.get("status") or {})
+    previous = memory.previous(body)
     generation = int(body.metadata.get("generation") or 0)
     message = _describe(phase, body, error)
     status = wedding_day_status(
@@ -136,6 +152,7 @@ async def _step(
                 return IDLE_RECHECK_SECONDS
             logger.warning("could not write the phase (%s): %s; retrying", exc.reason, exc)
             return RETRY_SECONDS
+        memory.wrote(status)
         if previous.get("phase") != phase.value:
             metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
             kopf.event(
