@@ -19,10 +19,10 @@ install: $(BIN)/python ## Create .venv and install the operator with its dev too
 	$(BIN)/pip install -q -e '.[dev]'
 
 lint: ## ruff (lint + format check), mypy --strict, import-linter layer contracts
-	$(BIN)/ruff check operator tests e2e hack
-	$(BIN)/ruff format --check operator tests e2e hack
+	$(BIN)/ruff check conftest.py operator tests e2e hack
+	$(BIN)/ruff format --check conftest.py operator tests e2e hack
 	$(BIN)/mypy
-	cd operator && ../$(BIN)/lint-imports --config ../.importlinter
+	cd operator && ../$(BIN)/lint-imports ../.importlinter
 
 binaries: ## Build (or reuse) kube-apiserver, etcd, KWOK, helm... from Go modules
 	e2e/cluster/build.sh

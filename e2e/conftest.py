@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import Gauge
 
-from cluster_fixture import Cluster, build_binaries, start_cluster, unique_namespace
-from services.prometheus import Exporter, PrometheusServer
+from cluster_fixture import (
+    DEPLOYED,
+    Cluster,
+    build_binaries,
+    deployed_cluster,
+    start_cluster,
+    unique_namespace,
+)
+from services.prometheus import Exporter
 
 E2E = Path(__file__).resolve().parent
 
@@ -27,7 +34,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     Skipped (with the build error as the reason) only when the binaries cannot be
     built; with WEDSYNC_REQUIRE_CLUSTER=1 (set by CI) that is a failure instead.
+
+    With WEDSYNC_E2E_DEPLOYED=1 (`make e2e-kind`): the cluster KUBECONFIG points at, with
+    the operator installed in it by the chart; only the tests that need no local
+    processes run there (e2e/kind/run.sh names them).
     """
+    if os.environ.get(DEPLOYED) == "1":
+        yield deployed_cluster()
+        return
     try:
         build_binaries()
     except (RuntimeError, OSError) as exc:
@@ -43,22 +57,6 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def exporter() -> Iterator[Exporter]:
-    """Gauges the tests set, served over HTTP for Prometheus to scrape."""
-    with Exporter() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def cpu(exporter: Exporter) -> Gauge:
     """The metric the e2e policies scale on; each test sets its own series (label ns)."""
     return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
-
-
-@pytest.fixture(scope="session")
-def prometheus(
-    exporter: Exporter, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    """Debian's Prometheus on loopback, scraping ``exporter`` every second."""
-    with PrometheusServer([exporter.target], tmp_path_factory.mktemp("prometheus")) as server:
-        yield server

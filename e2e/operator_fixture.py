@@ -227,7 +227,8 @@ def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
     items = cluster.get_json(
         "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
     )["items"]
-    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    # Timestamps have second precision; resourceVersion orders creations within one.
+    return sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))
 
 
 def wait_replicas(cluster: Cluster, namespace: str, name: str, count: int, timeout: float) -> None:

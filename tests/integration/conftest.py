@@ -5,7 +5,7 @@ Function-scoped clients for the adapters (the event loop is per test)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +13,7 @@ import aiohttp
 import pytest
 import redis.asyncio
 
-from services.alertmanager import AlertmanagerServer
 from services.postgres import PostgresPair
-from services.prometheus import Exporter, PrometheusServer
 from services.redis import RedisPair
 from wedsync_operator.adapters import postgres_store, redis_store
 
@@ -29,52 +27,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-@pytest.fixture(scope="session")
-def exporter() -> Iterator[Exporter]:
-    """A prometheus_client registry served over HTTP on loopback."""
-    with Exporter() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def prometheus(
-    exporter: Exporter, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[PrometheusServer]:
-    """/usr/bin/prometheus scraping ``exporter`` every second (an error if not installed)."""
-    server = PrometheusServer([exporter.target], tmp_path_factory.mktemp("prometheus"))
-    with server:
-        yield server
-
-
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def redis_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisPair]:
-    """A password-protected Redis primary and one replica (an error if not installed).
-
-    Tests that stop the replica start it again before they end."""
-    with RedisPair(tmp_path_factory.mktemp("redis")) as pair:
-        yield pair
-
-
-@pytest.fixture(scope="session")
-def postgres_pair() -> Iterator[PostgresPair]:
-    """A Postgres 15 primary with a streaming replica and a ``core_fields`` table.
-
-    Tests that pause replay resume it before they end."""
-    with PostgresPair() as pair:
-        yield pair
-
-
-@pytest.fixture(scope="session")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AlertmanagerServer]:
-    """A real Alertmanager with clustering off (an error if not installed)."""
-    with AlertmanagerServer(tmp_path_factory.mktemp("alertmanager")) as server:
-        yield server
 
 
 @pytest.fixture

@@ -12,11 +12,13 @@ from wedsync_operator.engine.warming import (
     WarmResult,
     batches,
     cache_key,
+    couples_to_warm,
     ttl_seconds,
     warm_fingerprint,
     warming_status,
 )
-from wedsync_operator.model.types import CacheWarming
+from wedsync_operator.model.parse import parse_wedding_day
+from wedsync_operator.model.types import CacheWarming, WeddingDay
 
 
 @pytest.mark.parametrize(
@@ -140,3 +142,35 @@ def test_a_complete_warming_run_reads_as_warmed() -> None:
     assert result.complete
     assert result.reason == "CacheWarmed"
     assert result.message == "wrote 3 of 3 rows to Redis in 2 batches in 0.01s"
+
+
+def _day(name: str, start: str, couples: tuple[str, ...]) -> WeddingDay:
+    begin = datetime.fromisoformat(start)
+    return parse_wedding_day(
+        {
+            "metadata": {"name": name, "namespace": "w"},
+            "spec": {
+                "start": start,
+                "end": (begin + timedelta(hours=6)).isoformat(),
+                "coupleIds": list(couples),
+            },
+        }
+    )
+
+
+def test_only_the_couples_of_active_days_in_their_lead_time_are_warmed() -> None:
+    now = datetime(2027, 6, 12, 11, 0, tzinfo=UTC)
+    preparing = _day("afternoon", "2027-06-12T12:00:00+00:00", ("c-2", "c-1"))
+    active = _day("morning", "2027-06-12T10:00:00+00:00", ("c-9",))
+    other = _day("elsewhere", "2027-06-12T12:30:00+00:00", ("c-7",))
+
+    ids = couples_to_warm([preparing, active, other], ["afternoon", "morning"], now)
+
+    assert ids == ["c-1", "c-2"]
+
+
+def test_no_preparing_day_means_no_warming_at_all() -> None:
+    now = datetime(2027, 6, 12, 11, 0, tzinfo=UTC)
+    active = _day("morning", "2027-06-12T10:00:00+00:00", ("c-9",))
+
+    assert couples_to_warm([active], ["morning"], now) is None

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
 
-from wedsync_operator.engine.schedule import format_instant, require_aware
-from wedsync_operator.model.types import CacheWarming
+from wedsync_operator.engine.schedule import Phase, format_instant, phase_at, require_aware
+from wedsync_operator.model.types import CacheWarming, WeddingDay
 
 __all__ = [
     "KEY_PLACEHOLDER",
@@ -139,3 +139,16 @@ def warming_status(result: WarmResult, fingerprint: str, finished_at: datetime) 
         "reason": result.reason,
         "message": result.message,
     }
+
+
+def couples_to_warm(
+    days: Iterable[WeddingDay], active_days: Iterable[str], now: datetime
+) -> list[str] | None:
+    """The couple ids of the policy's active days that are in their lead time, or None
+    when no such day prepares: warming belongs to Preparing, before the guests arrive.
+    An empty list still warms: a query without $1 selects the day's weddings itself."""
+    active = set(active_days)
+    preparing = [d for d in days if d.meta.name in active and phase_at(d, now) is Phase.PREPARING]
+    if not preparing:
+        return None
+    return sorted({couple for day in preparing for couple in day.couple_ids})

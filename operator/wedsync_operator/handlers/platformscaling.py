@@ -20,7 +20,7 @@ from wedsync_operator.adapters.kube import KubeError, Scale
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
-from wedsync_operator.engine.replicas import Decision, decide, scale_order
+from wedsync_operator.engine.replicas import Decision, Reason, decide, scale_order
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import (
     Condition,
@@ -32,6 +32,8 @@ from wedsync_operator.engine.status import (
     states_from_status,
     target_status,
 )
+from wedsync_operator.engine.warming import couples_to_warm
+from wedsync_operator.handlers import datatier
 from wedsync_operator.handlers.runtime import (
     Logger,
     LoopMemory,
@@ -151,7 +153,8 @@ async def evaluate(
         await _report_invalid(runtime, body, exc, previous, generation, now, memory)
         return INVALID_RECHECK_SECONDS
 
-    mode = resolve_mode(policy, _days(raw_days), now)
+    days = _days(raw_days)
+    mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
     await _publish_mode(runtime, body, policy, mode, previous, memory.published)
@@ -185,6 +188,11 @@ async def evaluate(
     }
     states = states_from_status(previous, managed)
     decision = decide(policy, states, observed.samples, mode, failures, {}, now)
+    # A stateful tier shrinks only past its safety gate; gates are asked only when the
+    # engine wants such a scale-down, then the engine decides again with their verdicts.
+    gates = await datatier.gate_verdicts(runtime, policy, decision.decisions)
+    if gates:
+        decision = decide(policy, states, observed.samples, mode, failures, gates, now)
 
     previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
     entries: dict[str, dict[str, Any]] = {}
@@ -196,9 +204,10 @@ async def evaluate(
             # stabilization needs), but no scale event happened and current is unchanged.
             old = states[d.target]
             state = replace(state, current=old.current, events=old.events)
-        entries[d.target] = target_status(
-            d, state, previous_targets.get(d.target) or {}, applied=applied, now=now
-        )
+        before = previous_targets.get(d.target) or {}
+        if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
+            kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
+        entries[d.target] = target_status(d, state, before, applied=applied, now=now)
         metrics.DESIRED_REPLICAS.labels(namespace, name, d.target).set(d.desired)
         metrics.CURRENT_REPLICAS.labels(namespace, name, d.target).set(
             d.desired if applied else d.current
@@ -219,6 +228,12 @@ async def evaluate(
         "targets": [entries[t.name] for t in policy.targets if t.name in entries],
     }
     extra["replicaSummary"] = replica_summary(extra["targets"])
+    # After the tiers are scaled (database, cache, app), as DESIGN orders it.
+    data_status, data_conditions = await _data_tier(
+        runtime, body, policy, days, mode, previous, memory, now
+    )
+    extra.update(data_status)
+    conditions.extend(data_conditions)
     if any(v is not None for v in observed.health.values()):
         health = health_score(HealthInputs(**observed.health))
         extra["healthScore"] = health.score
@@ -227,6 +242,55 @@ async def evaluate(
     await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
     metrics.EVALUATIONS.labels(result="ok").inc()
     return interval
+
+
+async def _data_tier(
+    runtime: Runtime,
+    body: kopf.Body,
+    policy: PlatformScaling,
+    days: list[WeddingDay],
+    mode: ModeResolution,
+    previous: Mapping[str, Any],
+    memory: LoopMemory,
+    now: datetime,
+) -> tuple[dict[str, Any], list[Condition]]:
+    """Cache warming while a day prepares; silences while the mode is on."""
+    out: dict[str, Any] = {}
+    conditions: list[Condition] = []
+    generation = int(body.metadata.get("generation") or 0)
+    couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
+    if couples is not None:
+        block = await datatier.warm(runtime, policy, couples, previous.get("cacheWarming"), now)
+        if block is not None:
+            out["cacheWarming"] = block
+            kopf.event(
+                body,
+                type="Normal" if block.get("complete") else "Warning",
+                reason="CacheWarmed" if block.get("complete") else "CacheWarmingFailed",
+                message=str(block.get("message")),
+            )
+    if policy.wedding_day.silence_alerts is not None and (mode.on or previous.get("silences")):
+        key = (mode.mode.value, format_instant(mode.until) if mode.until else "")
+        if memory.silenced_for != key:
+            ids, error = await datatier.sync_silences(runtime, policy, mode, now)
+            if error is not None:
+                kopf.event(body, type="Warning", reason="SilenceFailed", message=error)
+                conditions.append(
+                    condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
+                )
+            else:
+                memory.silenced_for = key
+                out["silences"] = ids or []
+                conditions.append(
+                    condition(
+                        "AlertsSilenced",
+                        "True" if ids else "False",
+                        "SilencesActive" if ids else "NoSilences",
+                        f"{len(ids or [])} Alertmanager silence(s) for non-critical alerts",
+                        generation,
+                    )
+                )
+    return out, conditions
 
 
 async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:

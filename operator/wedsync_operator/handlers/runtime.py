@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -68,6 +69,8 @@ class LoopMemory:
 
     status: dict[str, Any] | None = None
     published: set[str] = field(default_factory=set)
+    # (mode, until) for which the silences were last reconciled without error.
+    silenced_for: tuple[str, str] | None = None
 
     def previous(self, body: Mapping[str, Any]) -> dict[str, Any]:
         if self.status is not None:
@@ -84,6 +87,7 @@ class LoopMemory:
 class Runtime:
     kube: KubeClient
     http: aiohttp.ClientSession
+    datastores: DataStoreClients
     wakeups: Wakeups = field(default_factory=Wakeups)
 
 

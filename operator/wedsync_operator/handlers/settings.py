@@ -10,6 +10,7 @@ import aiohttp
 import kopf
 
 from wedsync_operator import metrics
+from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.handlers.runtime import Logger, Runtime
 
@@ -41,6 +42,8 @@ async def operator_configure(
     memo.runtime = Runtime(
         kube=await KubeClient.connect(request_timeout=10.0),
         http=aiohttp.ClientSession(),
+        # Redis clients and asyncpg pools, one per URL/DSN, made on first use.
+        datastores=DataStoreClients(socket_timeout_s=10.0),
     )
     port = memo.get("metrics_port")
     if port:
@@ -52,5 +55,6 @@ async def operator_configure(
 async def operator_cleanup(*, memo: Any, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
+        await runtime.datastores.aclose(timeout_s=10.0)
         await runtime.http.close()
         await runtime.kube.close()

@@ -1,0 +1,237 @@
+"""The data tier on the local cluster, against real Redis and Postgres replication and a
+real Alertmanager: entering a wedding day pre-scales app, cache and database targets,
+warms the cache and silences non-critical alerts; after the day, the database tier's
+scale-down waits while its replica's replay is paused and proceeds once resumed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import Gauge
+
+from cluster_fixture import Cluster, wait_until
+from operator_fixture import (
+    OperatorProcess,
+    apply,
+    deployment,
+    ensure_crds,
+    events,
+    replicas,
+    status,
+    wait_replicas,
+)
+from services.alertmanager import AlertmanagerServer
+from services.postgres import PostgresPair
+from services.prometheus import PrometheusServer
+from services.redis import RedisPair
+from test_operator import policy, rfc3339, set_cpu
+
+COUPLES = 120
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    ensure_crds(cluster)
+    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    problems = proc.problems()
+    assert not problems, f"see {proc.log_path}:\n" + "\n".join(problems)
+
+
+def statefulset(name: str, count: int) -> dict[str, Any]:
+    manifest = deployment(name, count)
+    manifest["kind"] = "StatefulSet"
+    manifest["spec"]["serviceName"] = name
+    return manifest
+
+
+def secret(name: str, key: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: base64.b64encode(value.encode()).decode()},
+    }
+
+
+def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_gates_the_database(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    redis_pair: RedisPair,
+    postgres_pair: PostgresPair,
+    alertmanager: AlertmanagerServer,
+) -> None:
+    couples = postgres_pair.seed_core_fields(COUPLES, prefix=namespace)
+    set_cpu(cpu, prometheus, namespace, 60)  # the wedding-day target: only floors move
+    apply(
+        cluster,
+        namespace,
+        secret("redis", "url", redis_pair.url),
+        secret("postgres", "dsn", postgres_pair.primary_dsn),
+        deployment("web", 2),
+        statefulset("redis-replica", 1),
+        statefulset("postgres-replica", 1),
+    )
+    targets = [
+        {"kind": "Deployment", "name": "web", "role": "app", "minReplicas": 1, "maxReplicas": 10},
+        {
+            "kind": "StatefulSet",
+            "name": "redis-replica",
+            "role": "cache",
+            "minReplicas": 1,
+            "maxReplicas": 5,
+        },
+        {
+            "kind": "StatefulSet",
+            "name": "postgres-replica",
+            "role": "database",
+            "minReplicas": 1,
+            "maxReplicas": 4,
+        },
+    ]
+    doc = policy(
+        namespace,
+        prometheus,
+        target=targets[0],
+        interval="2s",
+        wedding_interval="2s",
+        scale_down_window=0,
+        safety={
+            # One real replica stands behind each StatefulSet here.
+            "redis": {"secretRef": {"name": "redis"}, "minReplicasInSync": 1},
+            "postgres": {"secretRef": {"name": "postgres"}, "maxReplicaLagBytes": 1048576},
+        },
+        weddingDay={
+            "cacheWarming": {
+                "enabled": True,
+                "redisSecretRef": {"name": "redis"},
+                "postgresSecretRef": {"name": "postgres"},
+                "ttl": "6h",
+                "batchSize": 50,
+            },
+            "silenceAlerts": {"alertmanagerUrl": alertmanager.url},
+        },
+    )
+    doc["spec"]["targets"] = targets
+    apply(cluster, namespace, doc)
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now + timedelta(seconds=15 + 20)
+    end = start + timedelta(seconds=10)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "gala"},
+            "spec": {
+                "start": rfc3339(start),
+                "end": rfc3339(end),
+                "leadTime": "20s",
+                "windDown": "5s",
+                "coupleIds": [c.couple_id for c in couples],
+            },
+        },
+    )
+
+    # Entering the mode: every tier to its floor, ceil(n x 1.2).
+    wait_replicas(cluster, namespace, "web", 3, timeout=30)
+    assert replicas(cluster, namespace, "redis-replica", "statefulset") == 2
+    assert replicas(cluster, namespace, "postgres-replica", "statefulset") == 2
+    scaled = [
+        e["message"].split(" ")[1]
+        for e in events(cluster, namespace, "platform")
+        if e["reason"] == "ScaledUp"
+    ]
+    assert scaled == ["postgres-replica", "redis-replica", "web"]  # database first
+
+    # The cache is warmed with the couples' core fields and the wedding-day TTL.
+    warming = wait_until(
+        "cache warming",
+        lambda: status(cluster, namespace, "ps", "platform").get("cacheWarming"),
+        timeout=20,
+    )
+    assert warming["complete"] and warming["keysWritten"] == COUPLES
+    client = redis_pair.primary.client()
+    sample = couples[7]
+    stored = client.get(f"couple:{sample.couple_id}:core")
+    assert stored is not None and json.loads(stored) == sample.as_json()
+    assert 6 * 3600 - 60 < int(client.ttl(f"couple:{sample.couple_id}:core")) <= 6 * 3600
+
+    # Non-critical alerts are silenced until the end of the mode.
+    silences = wait_until(
+        "an active silence",
+        lambda: [s for s in alertmanager.silences() if s["status"]["state"] == "active"],
+        timeout=20,
+    )
+    assert status(cluster, namespace, "ps", "platform")["silences"] == [silences[0]["id"]]
+    matchers = silences[0]["matchers"]
+    assert {(m["name"], m["value"], m["isEqual"]) for m in matchers} == {
+        ("severity", "critical", False)
+    }
+
+    # After the day: load falls, the database replica lags behind (replay paused).
+    wait_until(
+        "the mode to end",
+        lambda: status(cluster, namespace, "ps", "platform").get("mode") == "Normal",
+        timeout=60,
+    )
+    wait_until(
+        "the silence to be expired",
+        lambda: not [s for s in alertmanager.silences() if s["status"]["state"] == "active"],
+        timeout=20,
+    )
+    postgres_pair.pause_replay()
+    try:
+        postgres_pair.write_wal(8)
+        set_cpu(cpu, prometheus, namespace, 10)  # every tier wants its minimum now
+        wait_replicas(cluster, namespace, "web", 1, timeout=20)
+        wait_until(
+            "the cache tier to scale down past its passing gate",
+            lambda: replicas(cluster, namespace, "redis-replica", "statefulset") == 1,
+            timeout=20,
+        )
+        deferred = wait_until(
+            "a deferred database scale-down",
+            lambda: next(
+                (
+                    e
+                    for e in events(cluster, namespace, "platform")
+                    if e["reason"] == "ScaleDownDeferred"
+                ),
+                None,
+            ),
+            timeout=20,
+        )
+        assert "behind" in deferred["message"]
+        time.sleep(3 * 2)  # three evaluations: the gate still holds
+        assert replicas(cluster, namespace, "postgres-replica", "statefulset") == 2
+        db = next(
+            t
+            for t in status(cluster, namespace, "ps", "platform")["targets"]
+            if t["name"] == "postgres-replica"
+        )
+        assert db["reason"] == "SafetyGateBlocked"
+    finally:
+        postgres_pair.resume_replay()
+
+    wait_until(
+        "the database tier to scale down once the replica caught up",
+        lambda: replicas(cluster, namespace, "postgres-replica", "statefulset") == 1,
+        timeout=45,
+    )
