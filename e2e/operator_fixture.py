@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from cluster_fixture import REPO, Cluster, wait_until
+from cluster_fixture import DEPLOYED, REPO, Cluster, wait_until
 from services.prometheus import free_port
 
 OPERATOR = Path(sys.executable).parent / "wedsync-operator"
@@ -129,6 +129,7 @@ class OperatorProcess:
     args: tuple[str, ...] = ("--standalone",)
     process: subprocess.Popen[bytes] | None = None
     metrics_port: int = field(default_factory=free_port)
+    liveness_port: int = field(default_factory=free_port)
     # None: the cluster's admin kubeconfig, or the chart's identity with WEDSYNC_E2E_AS_SA=1.
     kubeconfig: Path | None = None
 
@@ -149,7 +150,7 @@ class OperatorProcess:
                     "--metrics-port",
                     str(self.metrics_port),
                     "--liveness",
-                    f"http://127.0.0.1:{free_port()}/healthz",
+                    f"http://127.0.0.1:{self.liveness_port}/healthz",
                 ],
                 env=env,
                 stdout=log,
@@ -251,14 +252,25 @@ def wait_replicas(cluster: Cluster, namespace: str, name: str, count: int, timeo
 
 
 def ensure_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/weddingdays.wedsync.io",
-        "crd/platformscalings.wedsync.io",
-        "crd/clusterkopfpeerings.kopf.dev",
-        "--timeout=30s",
+    if os.environ.get(DEPLOYED) != "1":  # deployed mode: the chart installed them
+        cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    # Retried: right after a first apply a CRD may have no status.conditions yet, which
+    # `kubectl wait` reports as an error rather than waiting.
+    wait_until(
+        "the CRDs to be Established",
+        lambda: (
+            cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/weddingdays.wedsync.io",
+                "crd/platformscalings.wedsync.io",
+                "crd/clusterkopfpeerings.kopf.dev",
+                "--timeout=10s",
+                check=False,
+            ).returncode
+            == 0
+        ),
+        timeout=30,
     )
     wait_until(
         "the wedsync.io kinds to be served",

@@ -9,6 +9,7 @@ and derived from the intervals each policy configures; speed figures belong in b
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -449,3 +450,33 @@ def test_ending_a_day_in_progress_ends_the_mode_at_once(
         )
     cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"]
     assert cm["mode"] == "Normal"
+
+
+def test_operator_serves_its_own_metrics_and_liveness(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
+    wait_replicas(cluster, namespace, "web", 4, timeout=20)
+
+    def get(port: int, path: str) -> tuple[int, str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as rsp:
+            return rsp.status, rsp.read().decode()
+
+    live, _ = get(operator.liveness_port, "/healthz")
+    _, text = get(operator.metrics_port, "/metrics")
+
+    assert live == 200
+    labels = f'namespace="{namespace}",policy="platform",target="web"'
+    assert f"wedsync_operator_desired_replicas{{{labels}}} 4.0" in text
+    assert 'wedsync_operator_scale_operations_total{direction="up",role="app"}' in text
+    assert 'wedsync_operator_evaluations_total{result="ok"}' in text
+    assert "wedsync_operator_evaluation_duration_seconds_bucket" in text
+    assert 'wedsync_operator_build_info{version="' in text
+    # Never a PromQL string as a label value.
+    assert "wedsync_e2e_cpu_percent" not in text
