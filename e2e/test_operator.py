@@ -480,3 +480,58 @@ def test_operator_serves_its_own_metrics_and_liveness(
     assert 'wedsync_operator_build_info{version="' in text
     # Never a PromQL string as a label value.
     assert "wedsync_e2e_cpu_percent" not in text
+
+
+def test_a_spec_the_api_server_accepts_but_cannot_work_is_reported_and_disturbs_nothing(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    # Warming without the Secrets it reads from: only the operator can tell.
+    broken = policy(
+        namespace, prometheus, target=web(), weddingDay={"cacheWarming": {"enabled": True}}
+    )
+    apply(cluster, namespace, broken)
+    # Mixed forms (an offset and a local time) are compared by the operator, not CEL.
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "backwards"},
+            "spec": {
+                "start": "2027-06-12T15:00:00+01:00",
+                "end": "2027-06-12T13:00:00",
+                "timeZone": "Europe/London",
+            },
+        },
+    )
+
+    ready = wait_until(
+        "Ready=False/InvalidSpec",
+        lambda: (
+            (c := conditions(cluster, namespace, "ps", "platform").get("Ready"))
+            and c["reason"] == "InvalidSpec"
+            and c
+        ),
+        timeout=20,
+    )
+    day = wait_until(
+        "the day to fail",
+        lambda: (
+            (st := status(cluster, namespace, "wd", "backwards")).get("phase") == "Failed" and st
+        ),
+        timeout=20,
+    )
+    time.sleep(2 * 2)
+
+    assert ready["status"] == "False"
+    assert "spec.weddingDay.cacheWarming" in ready["message"]
+    assert "is not after spec.start" in day["message"]
+    assert replicas(cluster, namespace, "web") == 2  # untouched
+    assert "InvalidSpec" in [e["reason"] for e in events(cluster, namespace, "platform")]
