@@ -12,15 +12,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
-from services.prometheus import LOOPBACK, free_port
+from services.process import LOOPBACK, OPENER, ServiceProcess, free_port, http_ready
 
 __all__ = ["ALERTMANAGER_BINARY", "AlertmanagerServer", "AlertmanagerUnavailable"]
 
@@ -35,17 +30,18 @@ INSTALL_HINT = (
 )
 # JSON is YAML: a route to a receiver that notifies nobody.
 CONFIG = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
-# Loopback never goes through a proxy, whatever http_proxy says.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class AlertmanagerUnavailable(RuntimeError):
     """The Alertmanager binary is missing or the server did not become ready."""
 
 
-class AlertmanagerServer:
+class AlertmanagerServer(ServiceProcess):
     """``prometheus-alertmanager`` on ``127.0.0.1:<port>``; config, data and log in
     ``directory``. :meth:`restart` keeps the port and the silences (its snapshot)."""
+
+    program = "alertmanager"
+    unavailable = AlertmanagerUnavailable
 
     def __init__(
         self,
@@ -58,20 +54,13 @@ class AlertmanagerServer:
         self.directory = directory
         self.binary = binary
         self.port = port if port is not None else free_port()
-        self.ready_timeout = ready_timeout
         self.config_file = directory / "alertmanager.yml"
         self.data_dir = directory / "data"
-        self.log_file = directory / "alertmanager.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(directory / "alertmanager.log", ready_timeout)
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> Self:
         if self.running:
@@ -80,8 +69,7 @@ class AlertmanagerServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(exist_ok=True)
         self.config_file.write_text(json.dumps(CONFIG, indent=2))
-        self._log = self.log_file.open("ab")
-        self._process = subprocess.Popen(
+        self._spawn(
             [
                 str(binary),
                 f"--config.file={self.config_file}",
@@ -90,45 +78,16 @@ class AlertmanagerServer:
                 "--cluster.listen-address=",
                 "--log.level=info",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
             cwd=self.directory,
         )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self._wait_until_ready(
+            lambda: http_ready(f"{self.url}/-/ready"), f"alertmanager on {self.url}"
+        )
         return self
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()
-
-    def restart(self) -> Self:
-        self.stop()
-        return self.start()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def silences(self) -> list[dict[str, Any]]:
         """``GET /api/v2/silences`` as JSON (every state)."""
-        with _OPENER.open(f"{self.url}/api/v2/silences", timeout=5) as response:
+        with OPENER.open(f"{self.url}/api/v2/silences", timeout=5) as response:
             document: list[dict[str, Any]] = json.load(response)
         return document
 
@@ -142,41 +101,3 @@ class AlertmanagerServer:
         raise AlertmanagerUnavailable(
             f"the Alertmanager binary {self.binary} is missing. {INSTALL_HINT}"
         )
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        last = "(no answer yet)"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise AlertmanagerUnavailable(
-                    f"alertmanager exited with code {code} before it was ready.\n"
-                    f"Log tail ({self.log_file}):\n{self.log_tail()}"
-                )
-            try:
-                with _OPENER.open(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-                    last = f"HTTP {response.status}"
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                last = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise AlertmanagerUnavailable(
-            f"alertmanager on {self.url} was not ready within {self.ready_timeout}s "
-            f"(last: {last}).\nLog tail ({self.log_file}):\n{self.log_tail()}"
-        )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

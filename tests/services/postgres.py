@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from services.prometheus import LOOPBACK, free_port
+from services.process import LOOPBACK, free_port, tail
 
 __all__ = [
     "PG_BIN",
@@ -161,11 +161,7 @@ class PostgresPair:
     def log_tail(self, which: str = "primary", lines: int = 40) -> str:
         if self.directory is None:
             return "(no log)"
-        try:
-            text = (self.directory / f"{which}.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.directory / f"{which}.log", lines)
 
     # ------------------------------------------------------------------ queries
 

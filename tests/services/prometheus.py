@@ -11,23 +11,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 
+from services.process import LOOPBACK, OPENER, ServiceProcess, free_port, http_ready
+
 __all__ = [
     "JOB",
+    "LOOPBACK",
     "PROMETHEUS_BINARY",
     "Exporter",
     "PrometheusServer",
@@ -37,21 +37,10 @@ __all__ = [
 
 PROMETHEUS_BINARY = Path(os.environ.get("WEDSYNC_PROMETHEUS", "/usr/bin/prometheus"))
 JOB = "wedsync-test"
-LOOPBACK = "127.0.0.1"
-# Loopback never goes through a proxy, whatever http_proxy says.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class PrometheusUnavailable(RuntimeError):
     """The Prometheus binary is missing or the server did not become ready."""
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Exporter:
@@ -111,7 +100,7 @@ class Exporter:
         self.stop()
 
 
-class PrometheusServer:
+class PrometheusServer(ServiceProcess):
     """``/usr/bin/prometheus`` on loopback, scraping ``targets`` every second.
 
     Config, TSDB and log live in ``directory``; :meth:`restart` keeps the port and the
@@ -123,6 +112,9 @@ class PrometheusServer:
     staleness markers are written at shutdown). Use :meth:`wait_until_scraped` or
     :meth:`wait_for_value` before asserting.
     """
+
+    program = "prometheus"
+    unavailable = PrometheusUnavailable
 
     def __init__(
         self,
@@ -137,21 +129,14 @@ class PrometheusServer:
         self.directory = directory
         self.binary = binary
         self.port = port if port is not None else free_port()
-        self.ready_timeout = ready_timeout
         self.config_file = directory / "prometheus.yml"
         self.data_dir = directory / "data"
-        self.log_file = directory / "prometheus.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(directory / "prometheus.log", ready_timeout)
         self._started_at = 0.0
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> Self:
         if self.running:
@@ -167,9 +152,8 @@ class PrometheusServer:
             ],
         }
         self.config_file.write_text(json.dumps(config, indent=2))
-        self._log = self.log_file.open("ab")
         self._started_at = time.time()
-        self._process = subprocess.Popen(
+        self._spawn(
             [
                 str(binary),
                 f"--config.file={self.config_file}",
@@ -178,48 +162,18 @@ class PrometheusServer:
                 "--web.enable-lifecycle",
                 "--log.level=info",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
             cwd=self.directory,
         )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self._wait_until_ready(
+            lambda: http_ready(f"{self.url}/-/ready"), f"prometheus on {self.url}"
+        )
         return self
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()
-
-    def restart(self) -> Self:
-        """Stop, then start again on the same port with the same data directory."""
-        self.stop()
-        return self.start()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def query(self, promql: str, timeout: float = 5) -> float | None:
         """The instant query's single value (NaN kept), ``None`` if empty; synchronous."""
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         try:
-            with _OPENER.open(url, timeout=timeout) as response:
+            with OPENER.open(url, timeout=timeout) as response:
                 document: Any = json.load(response)
         except urllib.error.HTTPError as exc:
             with exc:
@@ -287,41 +241,3 @@ class PrometheusServer:
             "WEDSYNC_PROMETHEUS at a prometheus binary from "
             "https://prometheus.io/download/. Integration tests need a real one."
         )
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        last = "(no answer yet)"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise PrometheusUnavailable(
-                    f"prometheus exited with code {code} before it was ready.\n"
-                    f"Log tail ({self.log_file}):\n{self.log_tail()}"
-                )
-            try:
-                with _OPENER.open(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-                    last = f"HTTP {response.status}"
-            except urllib.error.HTTPError as exc:
-                exc.close()
-                last = f"HTTP {exc.code}"
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(exc)
-            time.sleep(0.1)
-        raise PrometheusUnavailable(
-            f"prometheus on {self.url} was not ready within {self.ready_timeout}s "
-            f"(last: {last}).\nLog tail ({self.log_file}):\n{self.log_tail()}"
-        )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

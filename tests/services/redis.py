@@ -17,15 +17,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, Self
 
 import redis
 
-from services.prometheus import LOOPBACK, free_port
+from services.process import LOOPBACK, NotReady, ServiceProcess, free_port
 
 __all__ = [
     "REDIS_BINARY",
@@ -46,11 +45,14 @@ class RedisUnavailable(RuntimeError):
     """The redis-server binary is missing or a server did not become ready."""
 
 
-class RedisServer:
+class RedisServer(ServiceProcess):
     """One ``redis-server`` on ``127.0.0.1:<port>``; config, dump and log in ``directory``.
 
     :meth:`restart` keeps the port, as a real outage followed by recovery would.
     """
+
+    program = "redis-server"
+    unavailable = RedisUnavailable
 
     def __init__(
         self,
@@ -67,11 +69,8 @@ class RedisServer:
         self.replica_of = replica_of
         self.port = port if port is not None else free_port()
         self.binary = binary
-        self.ready_timeout = ready_timeout
         self.config_file = directory / "redis.conf"
-        self.log_file = directory / "redis.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        super().__init__(directory / "redis.log", ready_timeout)
 
     @property
     def address(self) -> str:
@@ -81,10 +80,6 @@ class RedisServer:
     def url(self) -> str:
         """``redis://:<password>@127.0.0.1:<port>/0`` — what a Secret would hold."""
         return f"redis://:{self.password}@{LOOPBACK}:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def client(self, timeout: float = 5) -> redis.Redis:
         """A synchronous client (the caller closes it)."""
@@ -124,20 +119,9 @@ class RedisServer:
         if self.replica_of is not None:
             lines.append(f"replicaof {LOOPBACK} {self.replica_of.port}")
         self.config_file.write_text("\n".join(lines) + "\n")
-        self._log = self.log_file.open("ab")
-        self._process = subprocess.Popen(
-            # argv[0] must stay "redis-server" (see the module docstring).
-            [str(binary), str(self.config_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=self.directory,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        # argv[0] must stay "redis-server" (see the module docstring).
+        self._spawn([str(binary), str(self.config_file)], cwd=self.directory)
+        self._wait_until_ready(self._ping, f"redis-server on {self.address}", interval=0.05)
         return self
 
     def freeze(self) -> None:
@@ -152,63 +136,15 @@ class RedisServer:
             self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
-        log, self._log = self._log, None
-        if log is not None:
-            log.close()
+        self.thaw()  # a frozen server cannot act on SIGTERM
+        super().stop()
 
-    def restart(self) -> Self:
-        self.stop()
-        return self.start()
-
-    def log_tail(self, lines: int = 40) -> str:
+    def _ping(self) -> bool:
         try:
-            text = self.log_file.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        last = "(no answer yet)"
-        while time.monotonic() < deadline:
-            assert self._process is not None
-            code = self._process.poll()
-            if code is not None:
-                raise RedisUnavailable(
-                    f"redis-server exited with code {code} before it was ready.\n"
-                    f"Log tail ({self.log_file}):\n{self.log_tail()}"
-                )
-            try:
-                with self.client(timeout=1) as client:
-                    if client.ping():
-                        return
-            except redis.RedisError as exc:
-                last = str(exc)
-            time.sleep(0.05)
-        raise RedisUnavailable(
-            f"redis-server on {self.address} was not ready within {self.ready_timeout}s "
-            f"(last: {last}).\nLog tail ({self.log_file}):\n{self.log_tail()}"
-        )
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+            with self.client(timeout=1) as client:
+                return bool(client.ping())
+        except redis.RedisError as exc:
+            raise NotReady(str(exc)) from None
 
 
 class RedisPair:
