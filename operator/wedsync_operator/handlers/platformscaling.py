@@ -263,18 +263,33 @@ async def _data_tier(
         block = await datatier.warm(runtime, policy, couples, previous.get("cacheWarming"), now)
         if block is not None:
             out["cacheWarming"] = block
-            kopf.event(
-                body,
-                type="Normal" if block.get("complete") else "Warning",
-                reason="CacheWarmed" if block.get("complete") else "CacheWarmingFailed",
-                message=str(block.get("message")),
-            )
+            before = previous.get("cacheWarming") or {}
+            # One Event per outcome, not one per retry: status shows the current state.
+            if (before.get("reason"), before.get("message")) != (
+                block.get("reason"),
+                block.get("message"),
+            ):
+                kopf.event(
+                    body,
+                    type="Normal" if block.get("complete") else "Warning",
+                    reason="CacheWarmed" if block.get("complete") else "CacheWarmingFailed",
+                    message=str(block.get("message")),
+                )
     if policy.wedding_day.silence_alerts is not None and (mode.on or previous.get("silences")):
         key = (mode.mode.value, format_instant(mode.until) if mode.until else "")
         if memory.silenced_for != key:
             ids, error = await datatier.sync_silences(runtime, policy, mode, now)
             if error is not None:
-                kopf.event(body, type="Warning", reason="SilenceFailed", message=error)
+                failed_before = next(
+                    (
+                        c.get("message")
+                        for c in previous.get("conditions") or ()
+                        if c.get("type") == "AlertsSilenced" and c.get("status") == "False"
+                    ),
+                    None,
+                )
+                if failed_before != error:
+                    kopf.event(body, type="Warning", reason="SilenceFailed", message=error)
                 conditions.append(
                     condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
                 )
