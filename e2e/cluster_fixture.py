@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -14,6 +15,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "e2e" / "cluster"
+# Set by e2e/kind/run.sh: test the operator the chart installed in the KUBECONFIG cluster.
+DEPLOYED = "WEDSYNC_E2E_DEPLOYED"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,19 @@ def build_binaries() -> Path:
     if proc.returncode != 0:
         raise RuntimeError(f"e2e/cluster/build.sh exited {proc.returncode}:\n{proc.stderr[-4000:]}")
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def deployed_cluster() -> Cluster:
+    """The cluster of $KUBECONFIG with the kubectl on PATH (deployed mode: kind).
+
+    Only ``kubectl`` and ``get_json`` work there: ``server`` and ``state`` describe the
+    local control plane, which deployed mode does not start."""
+    kubeconfig, kubectl = os.environ.get("KUBECONFIG"), shutil.which("kubectl")
+    if not kubeconfig or not kubectl:
+        raise RuntimeError(f"{DEPLOYED}=1 needs KUBECONFIG set and kubectl on PATH")
+    return Cluster(
+        kubeconfig=Path(kubeconfig), bin_dir=Path(kubectl).parent, state=Path(kubeconfig).parent
+    )
 
 
 def start_cluster(state: Path) -> Iterator[Cluster]:
