@@ -178,8 +178,8 @@ def test_a_target_an_hpa_owns_is_seen_and_left_alone_as_the_service_account(
     prometheus: PrometheusServer,
     cpu: Gauge,
 ) -> None:
-    """The operator swallows a refused HPA list (it then sees no HPA), so the log cannot
-    tell; only seeing the HPA proves the chart grants `list` on them."""
+    """Seeing the HPA proves the chart grants `list` on them (a refused list would hold
+    every target with Ready=False instead)."""
     set_cpu(cpu, prometheus, namespace, 160)
     apply(cluster, namespace, deployment("web", 2))
     apply(

@@ -86,6 +86,14 @@ WEDDING_DAY_TRANSITIONS = Counter(
 BUILD_INFO = Info(f"{_P}_build", "Version of the running operator.", registry=REGISTRY)
 BUILD_INFO.info({"version": __version__})
 
+# Known label sets start at 0, so rate()/increase() see the first event too (a series
+# born at 1 has no earlier sample to increase from).
+for _result in ("ok", "invalid", "paused", "error"):
+    EVALUATIONS.labels(result=_result)
+for _direction in ("up", "down"):
+    for _role in ("app", "cache", "database"):
+        SCALE_OPERATIONS.labels(direction=_direction, role=_role)
+
 
 def observe_query(seconds: float, outcome: str) -> None:
     PROMETHEUS_QUERY_DURATION.labels(outcome=outcome).observe(seconds)

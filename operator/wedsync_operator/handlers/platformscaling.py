@@ -98,7 +98,12 @@ async def platformscaling_loop(
                 try:
                     interval = await evaluate(runtime, body, days, memory, logger)
                 except Exception as exc:  # an API outage or a bug: report it, retry later
-                    logger.exception("evaluation failed")
+                    if isinstance(exc, KubeError):
+                        # An answer the API may give (outage, a namespace being deleted):
+                        # reported, not a traceback.
+                        logger.warning("evaluation failed: %s", exc)
+                    else:
+                        logger.exception("evaluation failed")
                     reason = getattr(exc, "reason", None) or type(exc).__name__
                     metrics.EVALUATIONS.labels(result="error").inc()
                     metrics.EVALUATION_ERRORS.labels(reason=reason).inc()
@@ -174,13 +179,19 @@ async def evaluate(
         metrics.EVALUATIONS.labels(result="paused").inc()
         return interval
 
-    observed, scales, owners = await asyncio.gather(
+    observed, scales, found_owners = await asyncio.gather(
         _observe(runtime, policy), _read_scales(runtime, policy), _hpa_owners(runtime, policy)
     )
     failures = int(previous.get("consecutiveFailures") or 0)
     metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
     failures = 0 if metrics_ok else failures + 1
 
+    owners: Mapping[tuple[str, str], str] = {}
+    if isinstance(found_owners, KubeError):
+        # Unknown ownership: hold every target rather than risk fighting an HPA.
+        scales = {n: found_owners for n in scales}
+    else:
+        owners = found_owners
     managed = {
         t.name: s.replicas
         for t in policy.targets
@@ -363,13 +374,17 @@ async def _read_scales(runtime: Runtime, policy: PlatformScaling) -> dict[str, S
     return dict(zip((t.name for t in policy.targets), found, strict=True))
 
 
-async def _hpa_owners(runtime: Runtime, policy: PlatformScaling) -> dict[tuple[str, str], str]:
+async def _hpa_owners(
+    runtime: Runtime, policy: PlatformScaling
+) -> dict[tuple[str, str], str] | KubeError:
+    """Which targets an HPA owns; a refusal is returned (and reported) rather than read
+    as "none", which would make the operator fight an HPA it could not see."""
     try:
         return await runtime.kube.hpa_owners(policy.meta.namespace)
     except KubeError as exc:
-        if exc.reason in ("Forbidden", "NotFound"):
-            return {}  # not allowed to look, or no autoscaling/v2: nothing to coexist with
-        raise
+        if exc.reason == "NotFound":
+            return {}  # no autoscaling/v2 served: there is no HPA to coexist with
+        return exc
 
 
 async def _apply(
