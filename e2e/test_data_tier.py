@@ -56,6 +56,16 @@ def statefulset(name: str, count: int) -> dict[str, Any]:
     return manifest
 
 
+def ours_active(alertmanager: AlertmanagerServer, namespace: str) -> list[dict[str, Any]]:
+    """This policy's live silences (other tests share the Alertmanager)."""
+    marker = f"[wedsync.io/policy={namespace}/platform]"
+    return [
+        s
+        for s in alertmanager.silences()
+        if s["status"]["state"] == "active" and marker in s["comment"]
+    ]
+
+
 def secret(name: str, key: str, value: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -176,7 +186,7 @@ def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_ga
     # Non-critical alerts are silenced until the end of the mode.
     silences = wait_until(
         "an active silence",
-        lambda: [s for s in alertmanager.silences() if s["status"]["state"] == "active"],
+        lambda: ours_active(alertmanager, namespace),
         timeout=20,
     )
     assert status(cluster, namespace, "ps", "platform")["silences"] == [silences[0]["id"]]
@@ -193,7 +203,7 @@ def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_ga
     )
     wait_until(
         "the silence to be expired",
-        lambda: not [s for s in alertmanager.silences() if s["status"]["state"] == "active"],
+        lambda: not ours_active(alertmanager, namespace),
         timeout=20,
     )
     postgres_pair.pause_replay()
