@@ -156,7 +156,13 @@ class KubeClient:
         except KubeError as exc:
             if not exc.not_found:
                 raise
-            await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+            try:
+                await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+            except KubeError as race:
+                # Another policy of the namespace created it in between: patch theirs.
+                if race.reason != "Conflict":
+                    raise
+                await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One key of a named Secret (RBAC: get on named Secrets only, no list)."""
