@@ -1,0 +1,338 @@
+"""Scale: many policies and a season of WeddingDays on one operator process.
+
+Layout (defaults = the issue's size): 100 namespaces x 10 PlatformScaling = 1,000
+policies, each with 3 Deployment targets (3,000 Deployments) and one PromQL metric held
+at its target, at the default intervals (30 s normal, 10 s wedding-day); 10 WeddingDays
+per policy (10,000), each selecting its policy by label. The season days fall on
+Saturdays over the next 26 weeks; ``--burst`` of the policies get their tenth day as
+"this Saturday": created after the idle window, mode starts spread over
+``--burst-spread`` seconds from 45 s later, and timed as in punctuality.py.
+
+The Deployments are paused: the Deployment controller makes no ReplicaSets, hence no
+pods, so the 2 cores go to the API server and the operator rather than to scheduling
+thousands of KWOK pods; ``/scale`` reads and patches are unaffected.
+
+Reported: operator RSS (VmRSS) and CPU (utime+stime per wall second) while idle (only
+periodic evaluations) and during the burst, evaluations per second sustained (from
+wedsync_operator_evaluations_total) against the configured rate, late and missed
+activations, and how long the operator took to evaluate every policy after start.
+
+    python bench/scale.py [--namespaces 100] [--policies-per-namespace 10]
+                          [--days-per-policy 10] [--burst 200] [--idle-window 60]
+                          [--startup-timeout 900]
+
+If the operator has not evaluated every policy within ``--startup-timeout`` seconds of
+starting, the bench reports how far it got (policies evaluated, CPU, RSS) and stops
+there: a size the operator cannot start at is a result, not something to extrapolate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import common
+from common import Api, metric_sum, operator_samples, proc_cpu_seconds, proc_rss_bytes
+from punctuality import (
+    Expected,
+    Tracker,
+    create_all,
+    day,
+    outcome,
+    policy,
+    report,
+    target,
+    wait_activations,
+)
+
+from services.prometheus import Exporter, PrometheusServer
+
+GAUGE = "wedsync_bench_load"
+rng = random.Random(11)
+
+
+def season_day(ns: str, name: str, policy_name: str, today: datetime) -> dict[str, Any]:
+    # A Saturday 1-26 weeks ahead, 09:00-13:00 UTC start: never inside the bench.
+    days_to_saturday = (5 - today.weekday()) % 7 or 7
+    saturday = today + timedelta(days=days_to_saturday + 7 * rng.randrange(26))
+    mode_start = saturday.replace(hour=9 + rng.randrange(4), minute=0, second=0, microsecond=0)
+    return day(ns, name, mode_start, policy_name)
+
+
+def sample(operator: common.BenchOperator) -> tuple[float, float, float]:
+    """(wall time, operator CPU seconds, evaluations so far)."""
+    pid = operator.process.pid if operator.process else 0
+    evaluations = metric_sum(
+        operator_samples(operator.metrics_port), "wedsync_operator_evaluations_total"
+    )
+    return time.time(), proc_cpu_seconds(pid), evaluations
+
+
+def rates(a: tuple[float, float, float], b: tuple[float, float, float]) -> dict[str, float]:
+    wall = b[0] - a[0]
+    return {
+        "seconds": round(wall, 1),
+        "cpu_percent_of_one_core": round(100 * (b[1] - a[1]) / wall, 1),
+        "evaluations_per_second": round((b[2] - a[2]) / wall, 2),
+    }
+
+
+def run(
+    namespaces: int = 100,
+    per_namespace: int = 10,
+    days_per_policy: int = 10,
+    burst: int = 200,
+    burst_spread: float = 60,
+    idle_window: float = 60,
+    startup_timeout: float = 900,
+) -> dict[str, Any]:
+    policies = [(f"scale-{i}", f"p-{j}") for i in range(namespaces) for j in range(per_namespace)]
+    burst = min(burst, len(policies))
+    today = datetime.now(UTC)
+    result: dict[str, Any] = {
+        "ran": {
+            "namespaces": namespaces,
+            "policies": len(policies),
+            "deployments": 3 * len(policies),
+            "wedding_days": days_per_policy * len(policies),
+            "burst_activations": burst,
+            "deployments_paused": True,
+        }
+    }
+    with common.bench_cluster("scale") as (cluster, work):
+        api = Api(cluster)
+        exporter = Exporter().start()
+        exporter.gauge(GAUGE, "held at the policies' target", []).set(80)
+        prometheus = PrometheusServer([exporter.target], work / "prometheus").start()
+        tracker = Tracker()
+        watches = tracker.watches(api)
+        operator = common.BenchOperator(cluster, work / "operator.log")
+        try:
+            prometheus.wait_until_scraped()
+            started = time.monotonic()
+            create_all(
+                api,
+                (
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                    for n in sorted({ns for ns, _ in policies})
+                ),
+            )
+            create_all(
+                api,
+                (
+                    target(ns, f"{p}-{t}", 1, paused=True)
+                    for ns, p in policies
+                    for t in ("web", "cache", "db")
+                ),
+            )
+            metric = [
+                {
+                    "name": "load",
+                    "query": f"max({GAUGE})",
+                    "target": {"type": "Utilization", "value": 80},
+                }
+            ]
+            # One mode ConfigMap per policy: policies sharing a namespace would otherwise
+            # write the same one (default `wedsync-mode`) with different modes.
+            create_all(
+                api,
+                (
+                    policy(
+                        ns,
+                        p,
+                        [f"{p}-web", f"{p}-cache", f"{p}-db"],
+                        metrics=metric,
+                        prometheus={"url": prometheus.url},
+                        weddingDay={"modeConfigMap": f"{p}-mode"},
+                    )
+                    for ns, p in policies
+                ),
+            )
+            season = days_per_policy - 1
+            create_all(
+                api,
+                (
+                    season_day(ns, f"{p}-d{k}", p, today)
+                    for n, (ns, p) in enumerate(policies)
+                    for k in range(season + (0 if n < burst else 1))
+                ),
+            )
+            result["create_seconds"] = round(time.monotonic() - started, 1)
+            print(
+                f"[scale] created {result['ran']} in {result['create_seconds']} s "
+                f"({common.load()})",
+                flush=True,
+            )
+
+            operator.start()
+            started = time.monotonic()
+            pid = operator.process.pid if operator.process else 0
+
+            startup = wait_startup(api, operator, len(policies), startup_timeout)
+            result["startup"] = startup
+            if not startup["completed"]:
+                return finish(result, operator, burst, burst_spread)
+            time.sleep(30)  # past the start-up wave: the first evaluations bunch together
+
+            a = sample(operator)
+            time.sleep(idle_window)
+            b = sample(operator)
+            result["idle"] = {
+                **rates(a, b),
+                "rss_bytes": proc_rss_bytes(pid),
+                "configured_evaluations_per_second": round(len(policies) / 30, 2),
+                "load": common.load(),
+            }
+            print(f"[scale] idle {result['idle']}", flush=True)
+
+            first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=45)
+            chosen = policies[:burst]
+            instants = [
+                first + timedelta(seconds=int(i * burst_spread / burst)) for i in range(burst)
+            ]
+            create_all(
+                api,
+                (
+                    day(ns, f"{p}-saturday", t, p)
+                    for (ns, p), t in zip(chosen, instants, strict=True)
+                ),
+            )
+            expected = [
+                Expected(
+                    (ns, p), tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")), t0.timestamp()
+                )
+                for (ns, p), t0 in zip(chosen, instants, strict=True)
+            ]
+            time.sleep(max(0.0, first.timestamp() - time.time()))
+            c = sample(operator)
+            peak_rss = proc_rss_bytes(pid)
+            while time.time() < instants[-1].timestamp() + 10:
+                time.sleep(1)
+                peak_rss = max(peak_rss, proc_rss_bytes(pid))
+            d = sample(operator)
+            wait_activations(tracker, expected)
+            result["burst"] = {**rates(c, d), "rss_bytes_peak": peak_rss, "load": common.load()}
+            result["activations"] = outcome(tracker, expected, common.load())
+        finally:
+            operator.stop()
+            for w in watches:
+                w.stop()
+            prometheus.stop()
+            exporter.stop()
+    return finish(result, operator, burst, burst_spread)
+
+
+def wait_startup(
+    api: Api, operator: common.BenchOperator, policies: int, timeout: float
+) -> dict[str, Any]:
+    """Until every policy has a status.mode (its first evaluation), or ``timeout``."""
+    started = time.monotonic()
+    pid = operator.process.pid if operator.process else 0
+    cpu0 = proc_cpu_seconds(pid)
+    done = 0
+    while time.monotonic() - started < timeout:
+        items = api.get("/apis/wedsync.io/v1alpha1/platformscalings")["items"]
+        done = sum(1 for i in items if (i.get("status") or {}).get("mode"))
+        if done == policies:
+            break
+        time.sleep(5)
+    elapsed = time.monotonic() - started
+    out = {
+        "completed": done == policies,
+        "seconds": round(elapsed, 1),
+        "policies_evaluated": done,
+        "cpu_percent_of_one_core": round(100 * (proc_cpu_seconds(pid) - cpu0) / elapsed, 1),
+        "rss_bytes": proc_rss_bytes(pid),
+        "load": common.load(),
+    }
+    print(f"[scale] start-up {out}", flush=True)
+    return out
+
+
+def finish(
+    result: dict[str, Any], operator: common.BenchOperator, burst: int, burst_spread: float
+) -> dict[str, Any]:
+    problems = operator.problems()
+    if problems:
+        result["operator_problems"] = common.tracebacks(operator.log()) or problems[:3]
+        result["operator_problem_count"] = len(problems)
+    ran, startup = result["ran"], result["startup"]
+    rows: list[list[Any]] = [
+        [
+            "start-up (until every policy evaluated)"
+            if startup["completed"]
+            else f"start-up: INCOMPLETE, {startup['policies_evaluated']}/{ran['policies']} "
+            "policies evaluated",
+            startup["seconds"],
+            startup["cpu_percent_of_one_core"],
+            "-",
+            round(startup["rss_bytes"] / 2**20),
+            startup["load"],
+        ]
+    ]
+    if "idle" in result:
+        idle = result["idle"]
+        rows.append(
+            [
+                "idle (periodic evaluations)",
+                idle["seconds"],
+                idle["cpu_percent_of_one_core"],
+                f"{idle['evaluations_per_second']} (configured "
+                f"{idle['configured_evaluations_per_second']})",
+                round(idle["rss_bytes"] / 2**20),
+                idle["load"],
+            ]
+        )
+    if "burst" in result:
+        busy = result["burst"]
+        rows.append(
+            [
+                "burst of activations",
+                busy["seconds"],
+                busy["cpu_percent_of_one_core"],
+                busy["evaluations_per_second"],
+                round(busy["rss_bytes_peak"] / 2**20),
+                busy["load"],
+            ]
+        )
+    common.print_table(
+        f"Scale: {ran['policies']} policies x 3 targets ({ran['deployments']} paused "
+        f"Deployments), {ran['wedding_days']} WeddingDays"
+        + (f", {burst} activations in {burst_spread:.0f} s" if "burst" in result else "")
+        + f"; objects created in {result['create_seconds']} s",
+        ["phase", "seconds", "CPU % of a core", "evaluations/s", "RSS MiB", "load"],
+        rows,
+    )
+    if "activations" in result:
+        report("Scale: burst activations, seconds after start - leadTime", result["activations"])
+    common.emit("scale", result)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--namespaces", type=int, default=100)
+    parser.add_argument("--policies-per-namespace", type=int, default=10)
+    parser.add_argument("--days-per-policy", type=int, default=10)
+    parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--burst-spread", type=float, default=60)
+    parser.add_argument("--idle-window", type=float, default=60)
+    parser.add_argument("--startup-timeout", type=float, default=900)
+    args = parser.parse_args()
+    result = run(
+        args.namespaces,
+        args.policies_per_namespace,
+        args.days_per_policy,
+        args.burst,
+        args.burst_spread,
+        args.idle_window,
+        args.startup_timeout,
+    )
+    common.write_results("scale", {"scale": result})
+
+
+if __name__ == "__main__":
+    main()
