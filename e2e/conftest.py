@@ -17,6 +17,7 @@ from cluster_fixture import (
     start_cluster,
     unique_namespace,
 )
+from operator_fixture import OperatorProcess, ensure_crds
 from services.prometheus import Exporter
 
 E2E = Path(__file__).resolve().parent
@@ -60,3 +61,19 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 def cpu(exporter: Exporter) -> Gauge:
     """The metric the e2e policies scale on; each test sets its own series (label ns)."""
     return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator process (standalone) for the tests of a module; it must neither block
+    its event loop nor log a traceback."""
+    ensure_crds(cluster)
+    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    problems = proc.problems()
+    assert not problems, f"see {proc.log_path}:\n" + "\n".join(problems)

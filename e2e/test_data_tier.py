@@ -8,11 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from prometheus_client import Gauge
 
 from cluster_fixture import Cluster, wait_until
@@ -20,7 +18,6 @@ from operator_fixture import (
     OperatorProcess,
     apply,
     deployment,
-    ensure_crds,
     events,
     replicas,
     status,
@@ -33,20 +30,6 @@ from services.redis import RedisPair
 from test_operator import policy, rfc3339, set_cpu
 
 COUPLES = 120
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    ensure_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-    problems = proc.problems()
-    assert not problems, f"see {proc.log_path}:\n" + "\n".join(problems)
 
 
 def statefulset(name: str, count: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from operator_fixture import (
     apply,
     conditions,
     deployment,
-    ensure_crds,
     events,
     replicas,
     status,
@@ -32,20 +30,6 @@ from operator_fixture import (
 from services.prometheus import PrometheusServer
 
 SCRAPE = 1.0  # the test Prometheus scrapes every second
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    ensure_crds(cluster)
-    proc = OperatorProcess(cluster, tmp_path_factory.mktemp("operator") / "operator.log").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-    problems = proc.problems()
-    assert not problems, f"see {proc.log_path}:\n" + "\n".join(problems)
 
 
 def policy(
