@@ -193,10 +193,12 @@ def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down
 
     # A falling metric does not scale down while the mode is on.
     set_cpu(cpu, prometheus, namespace, 10)
-    while datetime.now(UTC) < mode_end - timedelta(seconds=1):
+    target: dict[str, Any] = {}
+    while datetime.now(UTC) < mode_end - timedelta(seconds=2):
         assert replicas(cluster, namespace, "web") == 9
+        # Read while the mode is surely on: just after its end the freeze is gone.
+        target = status(cluster, namespace, "ps", "platform")["targets"][0]
         time.sleep(1)
-    target = status(cluster, namespace, "ps", "platform")["targets"][0]
     assert target["reason"] == "ScaleDownFrozen"
     assert target["baselineReplicas"] == 5
 
