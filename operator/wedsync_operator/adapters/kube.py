@@ -13,7 +13,7 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -140,10 +140,6 @@ class KubeClient:
         """Merge-patch the /status of one of our own objects."""
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
         await self.request("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
-
-    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
-        return cast(dict[str, Any], await self.request("GET", path))
 
     async def apply_config_map(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
