@@ -74,7 +74,13 @@ class KubeClient:
         await self._api.close()
 
     async def request(
-        self, method: str, path: str, body: Any = None, *, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str | None = None,
+        query: list[tuple[str, str]] | None = None,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if content_type:
@@ -85,6 +91,7 @@ class KubeClient:
                     path,
                     method,
                     header_params=headers,
+                    query_params=query,
                     body=body,
                     response_types_map={200: "object", 201: "object"},
                     auth_settings=["BearerToken"],
@@ -140,6 +147,30 @@ class KubeClient:
         """Merge-patch the /status of one of our own objects."""
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
         await self.request("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
+
+    async def list_own(self, plural: str, namespace: str, *, page: int = 500) -> list[Any]:
+        """Every object of one of our kinds in a namespace, a page at a time."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+        items: list[Any] = []
+        token = ""
+        while True:
+            query = [("limit", str(page))] + ([("continue", token)] if token else [])
+            found = await self.request("GET", path, query=query)
+            items.extend(found.get("items") or ())
+            token = (found.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+    async def own_uid(self, plural: str, namespace: str, name: str) -> str | None:
+        """The uid of one of our objects, or None when it does not exist."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+        try:
+            found = await self.request("GET", path)
+        except KubeError as exc:
+            if exc.not_found:
+                return None
+            raise
+        return str((found.get("metadata") or {}).get("uid") or "")
 
     async def apply_config_map(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]

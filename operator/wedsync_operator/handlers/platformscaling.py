@@ -47,7 +47,6 @@ from wedsync_operator.model import (
     VERSION,
     InvalidSpec,
     parse_platform_scaling,
-    parse_wedding_day,
 )
 from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
 
@@ -83,8 +82,6 @@ async def platformscaling_loop(
     stopped: kopf.DaemonStopped,
     memo: Any,
     logger: Logger,
-    # Injected by kopf by the index's id; a default keeps the signature kopf-typed.
-    weddingday_index: kopf.Index[str, dict[str, Any]] | None = None,
     **_: Any,
 ) -> None:
     runtime: Runtime = memo.runtime
@@ -94,8 +91,8 @@ async def platformscaling_loop(
         with runtime.wakeups.registered(("ps", namespace, name)) as wake:
             while not stopped:
                 started = time.monotonic()
-                days = list(weddingday_index.get(namespace, [])) if weddingday_index else []
                 try:
+                    days = await runtime.days.days(namespace, runtime.kube)
                     interval = await evaluate(runtime, body, days, memory, logger)
                 except Exception as exc:  # an API outage or a bug: report it, retry later
                     if isinstance(exc, KubeError):
@@ -118,20 +115,6 @@ async def platformscaling_loop(
         metrics.forget_policy(namespace, name, targets)
 
 
-def _days(raw_days: Iterable[Mapping[str, Any]]) -> list[WeddingDay]:
-    """Parse the indexed days; skip those being deleted or invalid (they report
-    themselves as Failed on their own status)."""
-    days = []
-    for raw in raw_days:
-        if (raw.get("metadata") or {}).get("deletionTimestamp"):
-            continue
-        try:
-            days.append(parse_wedding_day(raw))
-        except InvalidSpec:
-            continue
-    return days
-
-
 @dataclass
 class _Observed:
     samples: dict[str, float | None]
@@ -142,7 +125,7 @@ class _Observed:
 async def evaluate(
     runtime: Runtime,
     body: kopf.Body,
-    raw_days: list[dict[str, Any]],
+    days: list[WeddingDay],
     memory: LoopMemory,
     logger: Logger,
 ) -> float:
@@ -158,7 +141,6 @@ async def evaluate(
         await _report_invalid(runtime, body, exc, previous, generation, now, memory)
         return INVALID_RECHECK_SECONDS
 
-    days = _days(raw_days)
     mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)

@@ -19,6 +19,7 @@ import aiohttp
 
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.handlers.days import DayStore
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -89,6 +90,7 @@ class Runtime:
     http: aiohttp.ClientSession
     datastores: DataStoreClients
     wakeups: Wakeups = field(default_factory=Wakeups)
+    days: DayStore = field(default_factory=DayStore)
 
 
 async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> None:

@@ -1,6 +1,6 @@
-"""WeddingDay wiring: an index of all days (read by the policy loops) and one daemon per
-day that sleeps until the day's next transition, writes the phase, and wakes the
-policies of its namespace at that instant."""
+"""WeddingDay wiring: the store of days the policy loops read (fed by watch events), and
+one daemon per day that sleeps until the day's next transition, writes the phase, and
+wakes the policies of its namespace at that instant."""
 
 from __future__ import annotations
 
@@ -37,30 +37,27 @@ IDLE_RECHECK_SECONDS = 300.0
 RETRY_SECONDS = 5.0
 
 
-@kopf.index(GROUP, VERSION, PLURAL, id="weddingday_index")
-def weddingday_index(
-    *, namespace: str | None, body: kopf.Body, **_: Any
-) -> dict[str | None, dict[str, Any]]:
-    """namespace → the days' manifests, for the policy loops (no API call per tick)."""
-    return {
-        namespace: {
-            "apiVersion": body.get("apiVersion"),
-            "kind": body.get("kind"),
-            "metadata": dict(body.metadata),
-            "spec": dict(body.spec),
-        }
-    }
-
-
 # on.event, not on.update: it needs no stored diff-base, so no change can slip by.
 # async: kopf runs sync handlers in threads, and asyncio.Event is not thread-safe.
 @kopf.on.event(GROUP, VERSION, PLURAL, id="weddingday_changed")
 async def weddingday_changed(
-    *, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
+    *,
+    event: kopf.RawEvent,
+    body: kopf.Body,
+    namespace: str | None,
+    name: str,
+    uid: str | None,
+    memo: Any,
+    **_: Any,
 ) -> None:
+    runtime: Runtime = memo.runtime
+    namespace = str(namespace)
+    if event.get("type") == "DELETED":
+        runtime.days.forget(namespace, name, str(uid))
+        return  # the day's daemon wakes its policies as it stops
+    runtime.days.observe(namespace, name, body)
     if spec_is_unseen(body):
-        runtime: Runtime = memo.runtime
-        runtime.wakeups.wake(("wd", str(namespace), name))
+        runtime.wakeups.wake(("wd", namespace, name))
 
 
 def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:

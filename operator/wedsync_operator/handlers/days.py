@@ -1,0 +1,122 @@
+"""The WeddingDays the policy loops read: kept from kopf's watch events, parsed once.
+
+Why not ``@kopf.index``: kopf holds every handler of every object until all indexed
+objects are indexed, and each object indexed wakes every waiting object to re-check all
+of them, so start-up grows faster than the square of the object count (at 1,000 policies
+and 10,000 days the operator had not evaluated one policy after 300 s; bench/scale.py).
+
+The promise the index gave is kept per namespace: a policy never decides on a partial set
+of days (it could drop out of the mode while a day is active). The first policy of a
+namespace lists its days once; kopf may still be delivering its own listing then, and
+the listed copies stand in for the days it has not delivered yet. From then on the watch
+events are the source. A listed day that kopf never delivers was deleted before kopf saw
+it: after ``UNSEEN_RECHECK_SECONDS`` it is looked up by name and dropped if gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.model import InvalidSpec, parse_wedding_day
+from wedsync_operator.model.types import WeddingDay
+
+PLURAL = "weddingdays"
+# kopf's own listing of 10,000 days takes tens of seconds on a busy API server: only a
+# listed day still undelivered after this long is suspected of being gone.
+UNSEEN_RECHECK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Entry:
+    uid: str
+    day: WeddingDay | None  # None: the spec does not parse (the day reports Failed itself)
+    deleting: bool
+    watched: bool  # delivered by kopf's watch (False: known only from our LIST)
+    since: float = field(default_factory=time.monotonic)
+
+
+def _entry(body: Mapping[str, Any], *, watched: bool) -> _Entry:
+    meta = body.get("metadata") or {}
+    try:
+        day: WeddingDay | None = parse_wedding_day(body)
+    except InvalidSpec:
+        day = None
+    return _Entry(
+        uid=str(meta.get("uid") or ""),
+        day=day,
+        deleting=bool(meta.get("deletionTimestamp")),
+        watched=watched,
+    )
+
+
+class DayStore:
+    def __init__(self) -> None:
+        self._days: dict[str, dict[str, _Entry]] = {}
+        self._listed: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        # uids deleted while a namespace's LIST is in flight: its answer may predate them.
+        self._tombstones: dict[str, set[str]] = {}
+
+    def observe(
+        self, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> tuple[WeddingDay | None, WeddingDay | None]:
+        """A watch event for a day that exists; returns its parsed (before, after)."""
+        known = self._days.setdefault(namespace, {})
+        before = known.get(name)
+        after = known[name] = _entry(body, watched=True)
+        return (before.day if before else None), after.day
+
+    def forget(self, namespace: str, name: str, uid: str) -> WeddingDay | None:
+        """A deletion seen by the watch; returns the day as it was."""
+        if namespace in self._tombstones:
+            self._tombstones[namespace].add(uid)
+        before = self._days.get(namespace, {}).pop(name, None)
+        return before.day if before else None
+
+    async def days(self, namespace: str, kube: KubeClient) -> list[WeddingDay]:
+        """Every valid day of the namespace that is not being deleted.
+
+        Raises ``KubeError`` when the first LIST or a look-up fails; the caller reports
+        it and retries (deciding on a partial set of days is what this prevents).
+        """
+        if namespace not in self._listed:
+            await self._list(namespace, kube)
+        known = self._days.setdefault(namespace, {})
+        now = time.monotonic()
+        for name, entry in list(known.items()):
+            if not entry.watched and now - entry.since > UNSEEN_RECHECK_SECONDS:
+                uid = await kube.own_uid(PLURAL, namespace, name)
+                current = known.get(name)
+                if current is not None and not current.watched:  # still undelivered
+                    if uid != current.uid:
+                        del known[name]  # gone (or replaced: kopf delivers the new one)
+                    else:
+                        known[name] = _Entry(
+                            current.uid, current.day, current.deleting, watched=False
+                        )
+        return [e.day for e in known.values() if e.day is not None and not e.deleting]
+
+    async def _list(self, namespace: str, kube: KubeClient) -> None:
+        async with self._locks.setdefault(namespace, asyncio.Lock()):
+            if namespace in self._listed:
+                return  # another policy of the namespace listed it meanwhile
+            self._tombstones[namespace] = set()
+            try:
+                items = await kube.list_own(PLURAL, namespace)
+                deleted = self._tombstones[namespace]
+            finally:
+                del self._tombstones[namespace]
+            known = self._days.setdefault(namespace, {})
+            for raw in items:
+                name = str((raw.get("metadata") or {}).get("name") or "")
+                entry = _entry(raw, watched=False)
+                # A day kopf already delivered stays as delivered: the watch brings any
+                # later change of it too.
+                if name not in known and entry.uid not in deleted:
+                    known[name] = entry
+            self._listed.add(namespace)
