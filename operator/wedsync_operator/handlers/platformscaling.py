@@ -88,7 +88,10 @@ async def platformscaling_loop(
     namespace = str(namespace)
     memory = LoopMemory()
     try:
-        with runtime.wakeups.registered(("ps", namespace, name)) as wake:
+        # body is kopf's live view: the labels read at wake-up time are the current ones.
+        with runtime.wakeups.registered(
+            ("ps", namespace, name), labels=lambda: body.metadata.labels
+        ) as wake:
             while not stopped:
                 started = time.monotonic()
                 try:

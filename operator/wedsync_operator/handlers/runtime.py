@@ -2,7 +2,7 @@
 
 A WeddingDay changing phase must switch its policies at that instant, not at their next
 tick: each policy loop sleeps on its own asyncio.Event, and ``Wakeups`` lets the
-WeddingDay side set the events of every policy in a namespace.
+WeddingDay side set the events of the policies a day selects.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +19,9 @@ import aiohttp
 
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.engine.mode import selector_matches
 from wedsync_operator.handlers.days import DayStore
+from wedsync_operator.model.types import LabelSelector
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -29,32 +31,47 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class _Waiter:
+    event: asyncio.Event
+    labels: Callable[[], Mapping[str, str]]
+
+
+def _no_labels() -> Mapping[str, str]:
+    return {}
+
+
 @dataclass
 class Wakeups:
-    events: dict[Key, asyncio.Event] = field(default_factory=dict)
-
-    def register(self, key: Key) -> asyncio.Event:
-        return self.events.setdefault(key, asyncio.Event())
-
-    def unregister(self, key: Key) -> None:
-        self.events.pop(key, None)
+    waiters: dict[Key, _Waiter] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def registered(self, key: Key) -> Iterator[asyncio.Event]:
-        """The wake-up event of one daemon, for as long as the daemon runs."""
+    def registered(
+        self, key: Key, labels: Callable[[], Mapping[str, str]] = _no_labels
+    ) -> Iterator[asyncio.Event]:
+        """The wake-up event of one daemon, for as long as the daemon runs. ``labels``
+        reads the object's current labels, for waking only the policies a day selects."""
+        waiter = self.waiters.setdefault(key, _Waiter(asyncio.Event(), labels))
         try:
-            yield self.register(key)
+            yield waiter.event
         finally:
-            self.unregister(key)
+            self.waiters.pop(key, None)
 
     def wake(self, key: Key) -> None:
-        if key in self.events:
-            self.events[key].set()
+        if key in self.waiters:
+            self.waiters[key].event.set()
 
-    def wake_policies(self, namespace: str) -> None:
-        for (kind, ns, _), event in self.events.items():
-            if kind == "ps" and ns == namespace:
-                event.set()
+    def wake_policies(self, namespace: str, selector: LabelSelector | None = None) -> None:
+        """Wake the policy loops of a namespace: those ``selector`` picks, or all.
+
+        A day switching phase wakes only the policies it selects: with many policies in
+        a namespace, waking all of them at every activation multiplied the work of a
+        busy Saturday by the number of policies."""
+        for (kind, ns, _), waiter in self.waiters.items():
+            if kind != "ps" or ns != namespace:
+                continue
+            if selector is None or selector_matches(selector, waiter.labels()):
+                waiter.event.set()
 
 
 @dataclass

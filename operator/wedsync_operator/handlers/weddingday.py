@@ -1,6 +1,6 @@
 """WeddingDay wiring: the store of days the policy loops read (fed by watch events), and
 one daemon per day that sleeps until the day's next transition, writes the phase, and
-wakes the policies of its namespace at that instant."""
+wakes the policies the day selects at that instant."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from wedsync_operator.handlers.runtime import (
     utcnow,
 )
 from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_day
+from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
 # Even with no transition ahead the daemon looks again now and then (cheap, and heals a
@@ -55,9 +56,17 @@ async def weddingday_changed(
     if event.get("type") == "DELETED":
         runtime.days.forget(namespace, name, str(uid))
         return  # the day's daemon wakes its policies as it stops
-    runtime.days.observe(namespace, name, body)
+    before, after = runtime.days.observe(namespace, name, body)
     if spec_is_unseen(body):
         runtime.wakeups.wake(("wd", namespace, name))
+        if (
+            before is not None
+            and after is not None
+            and (before.policy_selector != after.policy_selector)
+        ):
+            # Policies the day no longer selects leave its mode, new ones join: now.
+            runtime.wakeups.wake_policies(namespace, before.policy_selector)
+            runtime.wakeups.wake_policies(namespace, after.policy_selector)
 
 
 def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:
@@ -113,6 +122,7 @@ async def _step(
     error: str | None = None
     win = None
     nxt = None
+    day: WeddingDay | None = None
     try:
         day = parse_wedding_day(body)
         window(day)  # surfaces a ScheduleError message (DST gap, end before start)
@@ -158,7 +168,8 @@ async def _step(
                 reason=phase.value,
                 message=f"WeddingDay {name} is {phase.value}: {message}",
             )
-            runtime.wakeups.wake_policies(namespace)
+            # A day that does not parse selects nobody it can name: wake them all.
+            runtime.wakeups.wake_policies(namespace, day.policy_selector if day else None)
     if nxt is None:
         return IDLE_RECHECK_SECONDS
     logger.debug("next transition at %s", format_instant(nxt))
