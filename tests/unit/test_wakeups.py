@@ -68,4 +68,4 @@ def test_a_stopped_loop_is_no_longer_woken() -> None:
     wakeups.wake_policies("ns")
     wakeups.wake(("ps", "ns", "p"))
     assert not event.is_set()
-    assert not wakeups.waiters
+    assert not wakeups.waiters  # nothing left behind by stopped loops

@@ -43,7 +43,10 @@ def _no_labels() -> Mapping[str, str]:
 
 @dataclass
 class Wakeups:
-    waiters: dict[Key, _Waiter] = field(default_factory=dict)
+    # (kind, namespace) → name → waiter: a day wakes the policies of its namespace
+    # without walking every daemon of the cluster (at start-up, 10,000 days each walked
+    # 11,000 daemons).
+    waiters: dict[tuple[str, str], dict[str, _Waiter]] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def registered(
@@ -51,15 +54,21 @@ class Wakeups:
     ) -> Iterator[asyncio.Event]:
         """The wake-up event of one daemon, for as long as the daemon runs. ``labels``
         reads the object's current labels, for waking only the policies a day selects."""
-        waiter = self.waiters.setdefault(key, _Waiter(asyncio.Event(), labels))
+        kind, namespace, name = key
+        group = self.waiters.setdefault((kind, namespace), {})
+        waiter = group.setdefault(name, _Waiter(asyncio.Event(), labels))
         try:
             yield waiter.event
         finally:
-            self.waiters.pop(key, None)
+            group.pop(name, None)
+            if not group:
+                self.waiters.pop((kind, namespace), None)
 
     def wake(self, key: Key) -> None:
-        if key in self.waiters:
-            self.waiters[key].event.set()
+        kind, namespace, name = key
+        waiter = self.waiters.get((kind, namespace), {}).get(name)
+        if waiter is not None:
+            waiter.event.set()
 
     def wake_policies(self, namespace: str, selector: LabelSelector | None = None) -> None:
         """Wake the policy loops of a namespace: those ``selector`` picks, or all.
@@ -67,9 +76,7 @@ class Wakeups:
         A day switching phase wakes only the policies it selects: with many policies in
         a namespace, waking all of them at every activation multiplied the work of a
         busy Saturday by the number of policies."""
-        for (kind, ns, _), waiter in self.waiters.items():
-            if kind != "ps" or ns != namespace:
-                continue
+        for waiter in self.waiters.get(("ps", namespace), {}).values():
             if selector is None or selector_matches(selector, waiter.labels()):
                 waiter.event.set()
 

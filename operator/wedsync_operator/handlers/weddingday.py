@@ -11,6 +11,7 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.engine.schedule import (
+    MODE_PHASES,
     Phase,
     ScheduleError,
     format_instant,
@@ -151,6 +152,13 @@ async def _step(
         or previous.get("observedGeneration") != generation
         or previous.get("nextTransition") != status["nextTransition"]
     )
+    switched = previous.get("phase") != phase.value
+    if switched and (previous.get("phase") in MODE_PHASES or phase in MODE_PHASES):
+        # Before the phase write: the policies read the day's schedule, not its status,
+        # so their switch waits for no round trip (and survives a failed write). Only a
+        # phase that holds the mode, before or after, concerns them (not the Scheduled
+        # that new days first write); a day that does not parse wakes them all.
+        runtime.wakeups.wake_policies(namespace, day.policy_selector if day else None)
     if changed:
         try:
             await runtime.kube.patch_status(PLURAL, namespace, name, status)
@@ -160,7 +168,7 @@ async def _step(
             logger.warning("could not write the phase (%s): %s; retrying", exc.reason, exc)
             return RETRY_SECONDS
         memory.wrote(status)
-        if previous.get("phase") != phase.value:
+        if switched:
             metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
             kopf.event(
                 body,
@@ -168,8 +176,6 @@ async def _step(
                 reason=phase.value,
                 message=f"WeddingDay {name} is {phase.value}: {message}",
             )
-            # A day that does not parse selects nobody it can name: wake them all.
-            runtime.wakeups.wake_policies(namespace, day.policy_selector if day else None)
     if nxt is None:
         return IDLE_RECHECK_SECONDS
     logger.debug("next transition at %s", format_instant(nxt))
