@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
+import contextvars
 import json
 import ssl
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +26,9 @@ from kubernetes_asyncio import client, config
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
-# Concurrent requests to the API server, as kubernetes_asyncio's default pool.
-CONNECTIONS = 100
+# Requests in flight to the API server at once. More only lengthens the server's own
+# queue (on a busy server every request slows down) while an urgent request waits here.
+CONNECTIONS = 32
 
 
 class KubeError(Exception):
@@ -42,6 +47,71 @@ class Scale:
     replicas: int  # spec.replicas: what is asked for
     status_replicas: int  # status.replicas: what exists
     selector: str | None
+
+
+@dataclass(eq=False)
+class Urgency:
+    """Whether one caller's requests (a policy loop's) go ahead of the others. It can be
+    raised while they wait: a loop woken in the middle of an evaluation has that
+    evaluation's queued requests moved ahead too."""
+
+    urgent: bool = False
+
+
+# None: a request made outside any policy loop (day phases, start-up lists): ordinary.
+_URGENCY: contextvars.ContextVar[Urgency | None] = contextvars.ContextVar("urgency", default=None)
+_Entry = tuple[asyncio.Future[None], Urgency | None]
+
+
+class RequestSlots:
+    """A semaphore that serves the waiters of an urgent caller before all others (FIFO
+    within each class)."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._urgent: collections.deque[_Entry] = collections.deque()
+        self._normal: collections.deque[_Entry] = collections.deque()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, urgency: Urgency | None) -> AsyncIterator[None]:
+        await self._acquire(urgency)
+        try:
+            yield
+        finally:
+            self._release()
+
+    def hurry(self, urgency: Urgency) -> None:
+        """Make the caller urgent, including its requests already waiting."""
+        urgency.urgent = True
+        if any(u is urgency for _, u in self._normal):
+            self._urgent.extend(e for e in self._normal if e[1] is urgency)
+            self._normal = collections.deque(e for e in self._normal if e[1] is not urgency)
+
+    async def _acquire(self, urgency: Urgency | None) -> None:
+        if self._free > 0 and not (self._urgent or self._normal):
+            self._free -= 1
+            return
+        entry = (asyncio.get_running_loop().create_future(), urgency)
+        (self._urgent if urgency and urgency.urgent else self._normal).append(entry)
+        try:
+            await entry[0]
+        except asyncio.CancelledError:
+            if entry[0].done() and not entry[0].cancelled():
+                self._release()  # handed a slot just as it was cancelled: pass it on
+            else:
+                for queue in (self._urgent, self._normal):
+                    with contextlib.suppress(ValueError):  # passed over by _release
+                        queue.remove(entry)
+            raise
+
+    def _release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter, _ = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to it
+                    return
+        self._free += 1
 
 
 def _base(api_version: str) -> str:
@@ -79,7 +149,23 @@ class KubeClient:
         # Requests wait here for a connection; the timeout starts once one is free, so
         # it measures the API server, not a burst of our own requests (10,000 days
         # starting at once queue thousands of status writes).
-        self._slots = asyncio.Semaphore(CONNECTIONS)
+        self._slots = RequestSlots(CONNECTIONS)
+
+    @contextlib.contextmanager
+    def on_behalf_of(self, urgency: Urgency) -> Iterator[None]:
+        """Requests made inside (and in tasks started inside) wait for a connection in
+        ``urgency``'s class: at 1,000 policies the periodic evaluations kept hundreds of
+        requests queued, and an activation waited behind all of them (40 s late in
+        bench/scale.py)."""
+        token = _URGENCY.set(urgency)
+        try:
+            yield
+        finally:
+            _URGENCY.reset(token)
+
+    def hurry(self, urgency: Urgency) -> None:
+        """``urgency``'s requests, queued now or later, go ahead of all ordinary ones."""
+        self._slots.hurry(urgency)
 
     @classmethod
     async def connect(
@@ -117,7 +203,7 @@ class KubeClient:
         data = None if body is None else json.dumps(body)
         if data is not None and not content_type:
             headers["Content-Type"] = "application/json"
-        async with self._slots:
+        async with self._slots.slot(_URGENCY.get()):
             try:
                 # Refreshes an expiring service-account or exec token first.
                 token = await self._config.get_api_key_with_prefix("BearerToken")

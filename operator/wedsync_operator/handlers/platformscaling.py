@@ -7,6 +7,7 @@ then status, Events and metrics. Decisions live in engine/; this file only wires
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from typing import Any
 import kopf
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import KubeError, Scale
+from wedsync_operator.adapters.kube import KubeError, Scale, Urgency
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
@@ -87,16 +88,25 @@ async def platformscaling_loop(
     runtime: Runtime = memo.runtime
     namespace = str(namespace)
     memory = LoopMemory()
+    urgency = Urgency()
     try:
         # body is kopf's live view: the labels read at wake-up time are the current ones.
+        # A wake-up (a selected day's phase, a spec change) puts this loop's API requests
+        # ahead of the periodic evaluations' queue, those of an evaluation already
+        # waiting included: the switch it brings must not wait for a busy server's
+        # routine work.
         with runtime.wakeups.registered(
-            ("ps", namespace, name), labels=lambda: body.metadata.labels
+            ("ps", namespace, name),
+            labels=lambda: body.metadata.labels,
+            on_wake=lambda: runtime.kube.hurry(urgency),
         ) as wake:
+            spread = True
             while not stopped:
                 started = time.monotonic()
                 try:
-                    days = await runtime.days.days(namespace, runtime.kube)
-                    interval = await evaluate(runtime, body, days, memory, logger)
+                    with runtime.kube.on_behalf_of(urgency):
+                        days = await runtime.days.days(namespace, runtime.kube)
+                        interval = await evaluate(runtime, body, days, memory, logger)
                 except Exception as exc:  # an API outage or a bug: report it, retry later
                     if isinstance(exc, KubeError):
                         # An answer the API may give (outage, a namespace being deleted):
@@ -112,7 +122,15 @@ async def platformscaling_loop(
                     )
                     interval = ERROR_RETRY_SECONDS
                 metrics.EVALUATION_DURATION.observe(time.monotonic() - started)
-                await sleep_or_wake(wake, stopped, interval - (time.monotonic() - started))
+                delay = interval - (time.monotonic() - started)
+                if spread:
+                    # Loops started together (the operator's start-up) would evaluate
+                    # together ever after: a convoy of 1,000 evaluations that a busy API
+                    # server serves as one long queue, then idles. Once, at a random
+                    # point of the interval, spreads them evenly.
+                    delay, spread = random.uniform(0, interval), False
+                # A turn that comes at its interval is ordinary; an early one stays urgent.
+                urgency.urgent = await sleep_or_wake(wake, stopped, delay)
     finally:
         targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
         metrics.forget_policy(namespace, name, targets)

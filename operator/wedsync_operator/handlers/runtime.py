@@ -35,10 +35,15 @@ def utcnow() -> datetime:
 class _Waiter:
     event: asyncio.Event
     labels: Callable[[], Mapping[str, str]]
+    on_wake: Callable[[], None]
 
 
 def _no_labels() -> Mapping[str, str]:
     return {}
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass
@@ -50,13 +55,17 @@ class Wakeups:
 
     @contextlib.contextmanager
     def registered(
-        self, key: Key, labels: Callable[[], Mapping[str, str]] = _no_labels
+        self,
+        key: Key,
+        labels: Callable[[], Mapping[str, str]] = _no_labels,
+        on_wake: Callable[[], None] = _nothing,
     ) -> Iterator[asyncio.Event]:
         """The wake-up event of one daemon, for as long as the daemon runs. ``labels``
-        reads the object's current labels, for waking only the policies a day selects."""
+        reads the object's current labels, for waking only the policies a day selects;
+        ``on_wake`` runs at each wake-up, before the daemon's next turn."""
         kind, namespace, name = key
         group = self.waiters.setdefault((kind, namespace), {})
-        waiter = group.setdefault(name, _Waiter(asyncio.Event(), labels))
+        waiter = group.setdefault(name, _Waiter(asyncio.Event(), labels, on_wake))
         try:
             yield waiter.event
         finally:
@@ -68,6 +77,7 @@ class Wakeups:
         kind, namespace, name = key
         waiter = self.waiters.get((kind, namespace), {}).get(name)
         if waiter is not None:
+            waiter.on_wake()
             waiter.event.set()
 
     def wake_policies(self, namespace: str, selector: LabelSelector | None = None) -> None:
@@ -78,6 +88,7 @@ class Wakeups:
         busy Saturday by the number of policies."""
         for waiter in self.waiters.get(("ps", namespace), {}).values():
             if selector is None or selector_matches(selector, waiter.labels()):
+                waiter.on_wake()
                 waiter.event.set()
 
 
@@ -117,17 +128,20 @@ class Runtime:
     days: DayStore = field(default_factory=DayStore)
 
 
-async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> None:
-    """Sleep ``seconds``, or less if woken or asked to stop (kopf's daemon flag)."""
+async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> bool:
+    """Sleep ``seconds``, or less if woken or asked to stop (kopf's daemon flag); True
+    when woken."""
     waiters = {
         asyncio.ensure_future(wake.wait()),
         asyncio.ensure_future(stopped.wait()),
     }
     try:
         await asyncio.wait(waiters, timeout=max(seconds, 0.0), return_when="FIRST_COMPLETED")
+        woken = wake.is_set()
         # Clear at once, with no await in between: a wake-up that arrives from here on
         # stays set and cuts the next sleep short instead of being lost.
         wake.clear()
+        return woken
     finally:
         for w in waiters:
             w.cancel()
