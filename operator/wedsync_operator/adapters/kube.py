@@ -296,17 +296,6 @@ class KubeClient:
             if not token:
                 return items
 
-    async def own_uid(self, plural: str, namespace: str, name: str) -> str | None:
-        """The uid of one of our objects, or None when it does not exist."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
-        try:
-            found = await self.request("GET", path)
-        except KubeError as exc:
-            if exc.not_found:
-                return None
-            raise
-        return str((found.get("metadata") or {}).get("uid") or "")
-
     async def apply_config_map(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
     ) -> None:

@@ -10,7 +10,8 @@ of days (it could drop out of the mode while a day is active). The first policy 
 namespace lists its days once; kopf may still be delivering its own listing then, and
 the listed copies stand in for the days it has not delivered yet. From then on the watch
 events are the source. A listed day that kopf never delivers was deleted before kopf saw
-it: after ``UNSEEN_RECHECK_SECONDS`` it is looked up by name and dropped if gone.
+it: while a listed day stays undelivered for ``UNSEEN_RECHECK_SECONDS``, the namespace is
+listed again and the days gone from it are dropped.
 """
 
 from __future__ import annotations
@@ -81,29 +82,30 @@ class DayStore:
     async def days(self, namespace: str, kube: KubeClient) -> list[WeddingDay]:
         """Every valid day of the namespace that is not being deleted.
 
-        Raises ``KubeError`` when the first LIST or a look-up fails; the caller reports
-        it and retries (deciding on a partial set of days is what this prevents).
+        Raises ``KubeError`` when a LIST fails; the caller reports it and retries
+        (deciding on a partial set of days is what this prevents).
         """
-        if namespace not in self._listed:
+        if namespace not in self._listed or self._unseen(namespace):
             await self._list(namespace, kube)
-        known = self._days.setdefault(namespace, {})
-        now = time.monotonic()
-        for name, entry in list(known.items()):
-            if not entry.watched and now - entry.since > UNSEEN_RECHECK_SECONDS:
-                uid = await kube.own_uid(PLURAL, namespace, name)
-                current = known.get(name)
-                if current is not None and not current.watched:  # still undelivered
-                    if uid != current.uid:
-                        del known[name]  # gone (or replaced: kopf delivers the new one)
-                    else:
-                        known[name] = _Entry(
-                            current.uid, current.day, current.deleting, watched=False
-                        )
+        known = self._days.get(namespace, {})
         return [e.day for e in known.values() if e.day is not None and not e.deleting]
 
+    def _unseen(self, namespace: str) -> bool:
+        """Whether a listed day has waited too long for the watch to deliver it."""
+        now = time.monotonic()
+        return any(
+            not e.watched and now - e.since > UNSEEN_RECHECK_SECONDS
+            for e in self._days.get(namespace, {}).values()
+        )
+
     async def _list(self, namespace: str, kube: KubeClient) -> None:
+        """One LIST for every policy of the namespace (they wait on its lock): the days
+        the watch has not delivered are taken from it, and those it no longer has are
+        dropped. One request per namespace, not one per day: kopf's own listing of
+        10,000 days took minutes at start-up, and looking up each undelivered day on
+        the evaluation path stalled every policy."""
         async with self._locks.setdefault(namespace, asyncio.Lock()):
-            if namespace in self._listed:
+            if namespace in self._listed and not self._unseen(namespace):
                 return  # another policy of the namespace listed it meanwhile
             self._tombstones[namespace] = set()
             try:
@@ -112,11 +114,15 @@ class DayStore:
             finally:
                 del self._tombstones[namespace]
             known = self._days.setdefault(namespace, {})
-            for raw in items:
-                name = str((raw.get("metadata") or {}).get("name") or "")
+            listed = {str((raw.get("metadata") or {}).get("name") or ""): raw for raw in items}
+            for name, entry in list(known.items()):
+                if not entry.watched and name not in listed:
+                    del known[name]  # deleted before the watch ever delivered it
+            for name, raw in listed.items():
+                current = known.get(name)
                 entry = _entry(raw, watched=False)
-                # A day kopf already delivered stays as delivered: the watch brings any
+                # A day the watch delivered stays as delivered: the watch brings any
                 # later change of it too.
-                if name not in known and entry.uid not in deleted:
+                if (current is None or not current.watched) and entry.uid not in deleted:
                     known[name] = entry
             self._listed.add(namespace)
