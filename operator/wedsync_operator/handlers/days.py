@@ -27,7 +27,7 @@ from wedsync_operator.model import InvalidSpec, parse_wedding_day
 from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
-# kopf's own listing of 10,000 days takes tens of seconds on a busy API server: only a
+# kopf delivered its own listing of 10,000 days over minutes on a busy API server: only a
 # listed day still undelivered after this long is suspected of being gone.
 UNSEEN_RECHECK_SECONDS = 60.0
 
@@ -72,12 +72,11 @@ class DayStore:
         after = known[name] = _entry(body, watched=True)
         return (before.day if before else None), after.day
 
-    def forget(self, namespace: str, name: str, uid: str) -> WeddingDay | None:
-        """A deletion seen by the watch; returns the day as it was."""
+    def forget(self, namespace: str, name: str, uid: str) -> None:
+        """A deletion seen by the watch."""
         if namespace in self._tombstones:
             self._tombstones[namespace].add(uid)
-        before = self._days.get(namespace, {}).pop(name, None)
-        return before.day if before else None
+        self._days.get(namespace, {}).pop(name, None)
 
     async def days(self, namespace: str, kube: KubeClient) -> list[WeddingDay]:
         """Every valid day of the namespace that is not being deleted.

@@ -1,4 +1,5 @@
-"""What the handlers share: clients made once at startup, the clock, and wake-ups.
+"""What the handlers share: clients made once at startup, the store of WeddingDays, the clock,
+and wake-ups.
 
 A WeddingDay changing phase must switch its policies at that instant, not at their next
 tick: each policy loop sleeps on its own asyncio.Event, and ``Wakeups`` lets the
