@@ -141,6 +141,7 @@ class Expected:
 
 def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[str, Any]:
     mode, patch, missed_mode, missed_patch = [], [], 0, 0
+    by_policy: list[tuple[float, str]] = []
     with tracker.lock:
         for e in expected:
             at = tracker.mode_at.get(e.policy)
@@ -148,6 +149,7 @@ def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[s
                 missed_mode += 1
             else:
                 mode.append(at - e.mode_start)
+                by_policy.append((at - e.mode_start, "/".join(e.policy)))
             rises = [tracker.raised_at.get(t) for t in e.targets]
             if any(r is None for r in rises):
                 missed_patch += 1
@@ -162,6 +164,18 @@ def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[s
         "early_mode": sum(1 for d in mode if d < 0),
         "missed_mode": missed_mode,
         "missed_patch": missed_patch,
+        # Which ones, and when their mode was due: an outlier is found in the operator
+        # log only with its name and instant.
+        "slowest_mode": [
+            {
+                "policy": name,
+                "seconds": round(delay, 3),
+                "due": datetime.fromtimestamp(
+                    next(e.mode_start for e in expected if "/".join(e.policy) == name), UTC
+                ).strftime(FMT),
+            }
+            for delay, name in sorted(by_policy, reverse=True)[:5]
+        ],
         "load": load,
     }
 
