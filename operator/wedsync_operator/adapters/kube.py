@@ -205,13 +205,13 @@ class KubeClient:
             headers["Content-Type"] = "application/json"
         async with self._slots.slot(_URGENCY.get()):
             try:
-                # Refreshes an expiring service-account or exec token first.
-                token = await self._config.get_api_key_with_prefix("BearerToken")
-                if token:
-                    headers["Authorization"] = token
-                async with (
-                    asyncio.timeout(self._timeout),
-                    self._session.request(
+                async with asyncio.timeout(self._timeout):
+                    # Refreshes an expiring service-account or exec token first (an exec
+                    # plugin runs a process: bounded by the same timeout).
+                    token = await self._config.get_api_key_with_prefix("BearerToken")
+                    if token:
+                        headers["Authorization"] = token
+                    async with self._session.request(
                         method,
                         self._host + path,
                         params=query,
@@ -219,10 +219,9 @@ class KubeClient:
                         headers=headers,
                         proxy=self._config.proxy or None,
                         server_hostname=self._config.tls_server_name or None,
-                    ) as response,
-                ):
-                    # Bytes: json reads UTF-8 itself; text() would guess the charset.
-                    raw = await response.read()
+                    ) as response:
+                        # Bytes: json reads UTF-8 itself; text() would guess the charset.
+                        raw = await response.read()
             except TimeoutError:
                 raise KubeError(
                     "KubernetesTimeout", f"{method} {path}: no answer within {self._timeout}s"
