@@ -468,6 +468,51 @@ def test_operator_serves_its_own_metrics_and_liveness(
     assert "wedsync_e2e_cpu_percent" not in text
 
 
+def test_a_steady_policy_rewrites_its_status_only_when_a_decision_changes(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    def skipped_writes() -> float:
+        url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as rsp:
+            text = rsp.read().decode()
+        line = 'wedsync_operator_status_writes_total{result="skipped"} '
+        return sum(float(x[len(line) :]) for x in text.splitlines() if x.startswith(line))
+
+    def version() -> str:
+        return str(
+            cluster.get_json("ps", "platform", "-n", namespace)["metadata"]["resourceVersion"]
+        )
+
+    set_cpu(cpu, prometheus, namespace, 80)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
+    wait_until(
+        "a first evaluation",
+        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+        timeout=20,
+    )
+    time.sleep(2 + 1)  # one more evaluation: the second may add what the first lacked
+    steady, skipped = version(), skipped_writes()
+
+    time.sleep(3 * 2 + 1)  # three evaluations at the 2 s interval, each deciding the same
+
+    assert skipped_writes() >= skipped + 3
+    assert version() == steady  # no status write, not even the evaluation time
+
+    set_cpu(cpu, prometheus, namespace, 160)  # ratio 2.0 → 4 replicas: written at once
+    wait_replicas(cluster, namespace, "web", 4, timeout=2 * 2 + SCRAPE + 5)
+    wait_until(
+        "the decision in status",
+        lambda: status(cluster, namespace, "ps", "platform")["targets"][0]["desiredReplicas"] == 4,
+        timeout=5,
+    )
+    assert status(cluster, namespace, "ps", "platform")["metrics"][0]["value"] == "160"
+
+
 def test_a_spec_the_api_server_accepts_but_cannot_work_is_reported_and_disturbs_nothing(
     cluster: Cluster,
     namespace: str,

@@ -47,6 +47,13 @@ PROMETHEUS_QUERY_DURATION = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
     registry=REGISTRY,
 )
+STATUS_WRITES = Counter(
+    f"{_P}_status_writes_total",
+    "PlatformScaling status after an evaluation: written, or skipped (nothing significant "
+    "changed since the last write, which is younger than the refresh period).",
+    ["result"],
+    registry=REGISTRY,
+)
 SCALE_OPERATIONS = Counter(
     f"{_P}_scale_operations_total",
     "Replica changes written through /scale, by direction and tier role.",

@@ -1,10 +1,20 @@
-"""Rendering decisions into status: conditions keep their transition time while steady."""
+"""Rendering decisions into status: conditions keep their transition time while steady, and
+an evaluation that changes nothing significant does not rewrite the status."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from wedsync_operator.engine.status import condition, merge_conditions, replica_summary
+import pytest
+
+from wedsync_operator.engine.status import (
+    condition,
+    merge_conditions,
+    replica_summary,
+    significant,
+    status_write_due,
+)
 
 T0 = datetime(2027, 6, 12, 8, 0, tzinfo=UTC)
 
@@ -46,3 +56,78 @@ def test_replica_summary_shows_pending_changes_only() -> None:
     ]
 
     assert replica_summary(entries) == "web=6 redis-replica=3->4"
+
+
+def _policy_status(**changes: Any) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "mode": "Normal",
+        "observedGeneration": 1,
+        "lastEvaluationTime": "2026-06-06T10:00:00Z",
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Evaluated"}],
+        "metrics": [{"name": "cpu", "value": "71.5", "at": "2026-06-06T10:00:00Z"}],
+        "healthScore": 93,
+        "targets": [
+            {
+                "name": "web",
+                "currentReplicas": 4,
+                "desiredReplicas": 4,
+                "reason": "WithinTolerance",
+                "message": "cpu 71.5 is within 10% of its target 70",
+                "recommendationHistory": [{"at": "2026-06-06T10:00:00Z", "replicas": 4}],
+            }
+        ],
+    }
+    status.update(changes)
+    return status
+
+
+WRITTEN_AT = datetime(2026, 6, 6, 10, 0, tzinfo=UTC)
+REFRESH = timedelta(seconds=60)
+
+
+def test_the_first_status_of_a_loop_is_always_written() -> None:
+    assert status_write_due(_policy_status(), None, None, WRITTEN_AT, REFRESH)
+
+
+def test_a_new_heartbeat_metric_value_and_history_entry_alone_wait_for_the_refresh() -> None:
+    written = _policy_status()
+    later = _policy_status(
+        lastEvaluationTime="2026-06-06T10:00:30Z",
+        metrics=[{"name": "cpu", "value": "72.9", "at": "2026-06-06T10:00:30Z"}],
+        healthScore=91,
+    )
+    later["targets"][0]["message"] = "cpu 72.9 is within 10% of its target 70"
+    later["targets"][0]["recommendationHistory"].append(
+        {"at": "2026-06-06T10:00:30Z", "replicas": 4}
+    )
+    now = WRITTEN_AT + timedelta(seconds=30)
+    assert significant(later) == significant(written)
+    assert not status_write_due(later, written, WRITTEN_AT, now, REFRESH)
+    assert status_write_due(later, written, WRITTEN_AT, WRITTEN_AT + REFRESH, REFRESH)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"mode": "WeddingDay"},
+        {"observedGeneration": 2},
+        {"conditions": [{"type": "Ready", "status": "False", "reason": "TargetUnavailable"}]},
+        {"consecutiveFailures": 1},
+        {"replicaSummary": "web=4->6"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_a_significant_change_is_written_at_once(change: dict[str, Any]) -> None:
+    now = WRITTEN_AT + timedelta(seconds=1)
+    assert status_write_due(_policy_status(**change), _policy_status(), WRITTEN_AT, now, REFRESH)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("desiredReplicas", 6), ("currentReplicas", 6), ("reason", "ScaleUpLimited")],
+)
+def test_a_target_decision_that_changes_is_written_at_once(field: str, value: Any) -> None:
+    later = _policy_status()
+    later["targets"][0][field] = value
+    now = WRITTEN_AT + timedelta(seconds=1)
+    assert status_write_due(later, _policy_status(), WRITTEN_AT, now, REFRESH)

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -31,6 +31,7 @@ from wedsync_operator.engine.status import (
     mode_fields,
     replica_summary,
     states_from_status,
+    status_write_due,
     target_status,
 )
 from wedsync_operator.engine.warming import couples_to_warm
@@ -54,6 +55,11 @@ from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
 PLURAL = "platformscalings"
 INVALID_RECHECK_SECONDS = 60.0
 ERROR_RETRY_SECONDS = 10.0
+# An evaluation that changes nothing significant (engine/status.py) leaves the status as
+# it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
+# observed values kept the API server busier than all other requests together
+# (bench/README.md). Decisions, replica counts, conditions and the mode are written at once.
+STATUS_REFRESH = timedelta(seconds=60)
 HEALTH_KEYS = {
     "api_p95_seconds": "health:apiP95Seconds",
     "error_rate": "health:errorRate",
@@ -529,16 +535,23 @@ async def _write_status(
         "conditions": merge_conditions(memory.previous(body).get("conditions"), conditions, now),
         **extra,
     }
-    await _patch(runtime, body, memory, status)
+    candidate = memory.merged(status)
+    if not status_write_due(candidate, memory.written, memory.written_at, now, STATUS_REFRESH):
+        memory.kept(status)
+        metrics.STATUS_WRITES.labels(result="skipped").inc()
+        return
+    # Everything since the last write, the changes of skipped evaluations included.
+    await _patch(runtime, body, memory, memory.unwritten(candidate), now)
 
 
 async def _patch(
-    runtime: Runtime, body: kopf.Body, memory: LoopMemory, status: dict[str, Any]
+    runtime: Runtime, body: kopf.Body, memory: LoopMemory, status: dict[str, Any], now: datetime
 ) -> None:
     await runtime.kube.patch_status(
         PLURAL, str(body.metadata.namespace), body.metadata.name, status
     )
-    memory.wrote(status)
+    memory.wrote(status, now)
+    metrics.STATUS_WRITES.labels(result="written").inc()
 
 
 async def _report_invalid(
@@ -562,7 +575,7 @@ async def _report_invalid(
             now,
         ),
     }
-    await _patch(runtime, body, memory, status)
+    await _patch(runtime, body, memory, status, now)
     metrics.EVALUATIONS.labels(result="invalid").inc()
 
 

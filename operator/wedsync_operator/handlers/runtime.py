@@ -97,14 +97,18 @@ class Wakeups:
 class LoopMemory:
     """What one daemon remembers between its iterations.
 
-    ``status`` is the status it last wrote: the live body only catches up when the watch
-    event arrives, and an iteration woken before that must not read its own stale status
-    (it would, say, take the pre-scaled count as the baseline and pre-scale again). Only
-    the daemon writes this status, so its copy is the newest; after a restart the
-    object's status is the source.
+    ``status`` is the newest status it computed: the live body only catches up when the
+    watch event arrives, and an iteration woken before that must not read its own stale
+    status (it would, say, take the pre-scaled count as the baseline and pre-scale
+    again). Only the daemon writes this status, so its copy is the newest; after a
+    restart the object's status is the source. ``written`` is what the object holds
+    since the daemon's last write, and ``written_at`` when that was: a policy loop
+    skips writes that would change nothing significant (engine/status.py).
     """
 
     status: dict[str, Any] | None = None
+    written: dict[str, Any] | None = None
+    written_at: datetime | None = None
     published: set[str] = field(default_factory=set)
     # (mode, until) for which the silences were last reconciled without error.
     silenced_for: tuple[str, str] | None = None
@@ -114,10 +118,26 @@ class LoopMemory:
             return dict(self.status)
         return dict(body.get("status") or {})
 
-    def wrote(self, status: Mapping[str, Any]) -> None:
+    def merged(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        """The status once this merge patch is applied (None removes a field)."""
         merged = dict(self.status or {})
         merged.update(status)
-        self.status = {k: v for k, v in merged.items() if v is not None}
+        return {k: v for k, v in merged.items() if v is not None}
+
+    def wrote(self, status: Mapping[str, Any], at: datetime | None = None) -> None:
+        self.status = self.written = self.merged(status)
+        self.written_at = at
+
+    def kept(self, status: Mapping[str, Any]) -> None:
+        """Computed but not written: the next iteration builds on it all the same."""
+        self.status = self.merged(status)
+
+    def unwritten(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        """The merge patch that brings the object from ``written`` to ``status`` (merged),
+        including what iterations since the last write changed and did not write."""
+        patch: dict[str, Any] = {k: None for k in self.written or {} if k not in status}
+        patch.update(status)
+        return patch
 
 
 @dataclass
