@@ -63,21 +63,27 @@ def season_day(ns: str, name: str, policy_name: str, today: datetime) -> dict[st
     return day(ns, name, mode_start, policy_name)
 
 
-def sample(operator: common.BenchOperator) -> tuple[float, float, float]:
-    """(wall time, operator CPU seconds, evaluations so far)."""
+Sample = tuple[float, float, float, float, float]
+
+
+def sample(operator: common.BenchOperator, apiserver: int) -> Sample:
+    """(wall time, operator CPU seconds, evaluations so far, status writes so far,
+    API server CPU seconds)."""
     pid = operator.process.pid if operator.process else 0
-    evaluations = metric_sum(
-        operator_samples(operator.metrics_port), "wedsync_operator_evaluations_total"
-    )
-    return time.time(), proc_cpu_seconds(pid), evaluations
+    samples = operator_samples(operator.metrics_port)
+    evaluations = metric_sum(samples, "wedsync_operator_evaluations_total")
+    writes = samples.get("wedsync_operator_status_writes_total{result=written}", 0.0)
+    return time.time(), proc_cpu_seconds(pid), evaluations, writes, proc_cpu_seconds(apiserver)
 
 
-def rates(a: tuple[float, float, float], b: tuple[float, float, float]) -> dict[str, float]:
+def rates(a: Sample, b: Sample) -> dict[str, float]:
     wall = b[0] - a[0]
     return {
         "seconds": round(wall, 1),
         "cpu_percent_of_one_core": round(100 * (b[1] - a[1]) / wall, 1),
         "evaluations_per_second": round((b[2] - a[2]) / wall, 2),
+        "status_writes_per_second": round((b[3] - a[3]) / wall, 2),
+        "apiserver_cpu_percent_of_one_core": round(100 * (b[4] - a[4]) / wall, 1),
     }
 
 
@@ -171,6 +177,7 @@ def run(
             operator.start()
             started = time.monotonic()
             pid = operator.process.pid if operator.process else 0
+            apiserver = int((cluster.state / "pids" / "kube-apiserver.pid").read_text())
 
             season_days = days_per_policy * len(policies) - burst
             startup = wait_startup(api, operator, len(policies), season_days, startup_timeout)
@@ -179,9 +186,9 @@ def run(
                 return finish(result, operator, burst, burst_spread)
             time.sleep(30)  # past the start-up wave: the first evaluations bunch together
 
-            a = sample(operator)
+            a = sample(operator, apiserver)
             time.sleep(idle_window)
-            b = sample(operator)
+            b = sample(operator, apiserver)
             result["idle"] = {
                 **rates(a, b),
                 "rss_bytes": proc_rss_bytes(pid),
@@ -204,17 +211,20 @@ def run(
             )
             expected = [
                 Expected(
-                    (ns, p), tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")), t0.timestamp()
+                    (ns, p),
+                    tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")),
+                    t0.timestamp(),
+                    (ns, f"{p}-saturday"),
                 )
                 for (ns, p), t0 in zip(chosen, instants, strict=True)
             ]
             time.sleep(max(0.0, first.timestamp() - time.time()))
-            c = sample(operator)
+            c = sample(operator, apiserver)
             peak_rss = proc_rss_bytes(pid)
             while time.time() < instants[-1].timestamp() + 10:
                 time.sleep(1)
                 peak_rss = max(peak_rss, proc_rss_bytes(pid))
-            d = sample(operator)
+            d = sample(operator, apiserver)
             wait_activations(tracker, expected)
             result["burst"] = {**rates(c, d), "rss_bytes_peak": peak_rss, "load": common.load()}
             result["activations"] = outcome(tracker, expected, common.load())
@@ -290,6 +300,8 @@ def finish(
             startup["seconds"],
             startup["cpu_percent_of_one_core"],
             "-",
+            "-",
+            "-",
             round(startup["rss_bytes"] / 2**20),
             startup["load"],
         ]
@@ -303,6 +315,8 @@ def finish(
                 idle["cpu_percent_of_one_core"],
                 f"{idle['evaluations_per_second']} (configured "
                 f"{idle['configured_evaluations_per_second']})",
+                idle.get("status_writes_per_second", "-"),
+                idle.get("apiserver_cpu_percent_of_one_core", "-"),
                 round(idle["rss_bytes"] / 2**20),
                 idle["load"],
             ]
@@ -315,6 +329,8 @@ def finish(
                 busy["seconds"],
                 busy["cpu_percent_of_one_core"],
                 busy["evaluations_per_second"],
+                busy.get("status_writes_per_second", "-"),
+                busy.get("apiserver_cpu_percent_of_one_core", "-"),
                 round(busy["rss_bytes_peak"] / 2**20),
                 busy["load"],
             ]
@@ -324,7 +340,16 @@ def finish(
         f"Deployments), {ran['wedding_days']} WeddingDays"
         + (f", {burst} activations in {burst_spread:.0f} s" if "burst" in result else "")
         + f"; objects created in {result['create_seconds']} s",
-        ["phase", "seconds", "CPU % of a core", "evaluations/s", "RSS MiB", "load"],
+        [
+            "phase",
+            "seconds",
+            "CPU % of a core",
+            "evaluations/s",
+            "status writes/s",
+            "API server CPU %",
+            "RSS MiB",
+            "load",
+        ],
         rows,
     )
     if "activations" in result:
