@@ -8,17 +8,25 @@ traffic) and one with only the operator added. The bench itself sends nothing bu
 an evaluation reads and decides but patches nothing (a change adds one /scale PATCH and
 one Event POST per changed target).
 
-    python bench/api_economy.py [--policies 10] [--window 30]
+Then, on the same cluster with the operator stopped, what each kind of request costs the
+API server: its process CPU over ``--requests`` requests of one kind (8 at a time), divided
+by their number. A write of a custom resource is far dearer than a read of a built-in one:
+that is why the operator writes a policy's status only when something significant changed.
+
+    python bench/api_economy.py [--policies 10] [--window 30] [--requests 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import common
-from common import Api, Proxy, metric_sum, operator_samples, wait_until
+from common import Api, Proxy, metric_sum, operator_samples, proc_cpu_seconds, wait_until
 from punctuality import create_all, policy, target
 
 from services.prometheus import Exporter, PrometheusServer
@@ -34,7 +42,61 @@ def window(api: Api, seconds: float) -> dict[tuple[str, str, str], float]:
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
 
 
-def run(policies: int = 10, seconds: float = 30) -> dict[str, Any]:
+def written(samples: dict[str, float]) -> float:
+    """The operator's status writes so far (skipped ones are counted apart)."""
+    key = "wedsync_operator_status_writes_total{result=written}"
+    return samples.get(key, 0.0)
+
+
+def request_cost(
+    api: Api, apiserver_pid: int, names: list[str], requests: int
+) -> dict[str, dict[str, float]]:
+    """API server CPU and wall time per request, for each kind the operator sends."""
+    ps = f"/apis/wedsync.io/v1alpha1/namespaces/{NS}/platformscalings"
+    scale = f"/apis/apps/v1/namespaces/{NS}/deployments"
+    statuses = {n: api.get(f"{ps}/{n}")["status"] for n in names}
+    merge = "application/merge-patch+json"
+    t0 = datetime.now(UTC)
+
+    def stamp(i: int) -> str:
+        return (t0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def status_patch(i: int) -> None:
+        n = names[i % len(names)]
+        body = {"status": {**statuses[n], "lastEvaluationTime": stamp(i)}}
+        api.request("PATCH", f"{ps}/{n}/status", body, merge)
+
+    kinds: dict[str, Callable[[int], Any]] = {
+        "GET deployments/scale": lambda i: api.get(f"{scale}/{names[i % len(names)]}-web/scale"),
+        "LIST horizontalpodautoscalers": lambda i: api.get(
+            f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"
+        ),
+        "PATCH deployments/scale (same count)": lambda i: api.request(
+            "PATCH", f"{scale}/{names[i % len(names)]}-web/scale", {"spec": {"replicas": 2}}, merge
+        ),
+        "GET platformscalings": lambda i: api.get(f"{ps}/{names[i % len(names)]}"),
+        "PATCH platformscalings/status (whole status)": status_patch,
+        "PATCH platformscalings/status (evaluation time only)": lambda i: api.request(
+            "PATCH",
+            f"{ps}/{names[i % len(names)]}/status",
+            {"status": {"lastEvaluationTime": stamp(i)}},
+            merge,
+        ),
+    }
+    out: dict[str, dict[str, float]] = {}
+    with ThreadPoolExecutor(8) as pool:
+        for kind, send in kinds.items():
+            list(pool.map(send, range(20)))  # connections up, caches warm
+            cpu, wall = proc_cpu_seconds(apiserver_pid), time.monotonic()
+            list(pool.map(send, range(requests)))
+            out[kind] = {
+                "cpu_ms": round(1000 * (proc_cpu_seconds(apiserver_pid) - cpu) / requests, 2),
+                "wall_ms": round(1000 * (time.monotonic() - wall) / requests, 2),
+            }
+    return out
+
+
+def run(policies: int = 10, seconds: float = 30, requests: int = 1000) -> dict[str, Any]:
     with common.bench_cluster("economy") as (cluster, work):
         api = Api(cluster)
         exporter = Exporter().start()
@@ -110,6 +172,9 @@ def run(policies: int = 10, seconds: float = 30) -> dict[str, Any]:
             proxy.stop()
             prometheus.stop()
             exporter.stop()
+        pid = int((cluster.state / "pids" / "kube-apiserver.pid").read_text())
+        load_cost = common.load()
+        cost = request_cost(api, pid, names, requests)
 
     evaluations = metric_sum(after, "wedsync_operator_evaluations_total") - metric_sum(
         before, "wedsync_operator_evaluations_total"
@@ -145,7 +210,11 @@ def run(policies: int = 10, seconds: float = 30) -> dict[str, Any]:
         if evaluations
         else None,
         "background_requests_in_quiet_window": round(sum(v for k, v in quiet.items() if k[1])),
-        "load": {"quiet": load_quiet, "operator": load_busy},
+        "status_writes_per_evaluation": round((written(after) - written(before)) / evaluations, 2)
+        if evaluations
+        else None,
+        "apiserver_cost_per_request": cost,
+        "load": {"quiet": load_quiet, "operator": load_busy, "cost": load_cost},
     }
     rows: list[list[Any]] = [
         [k, round(v / evaluations, 2) if evaluations else "-"] for k, v in per_key.items()
@@ -158,6 +227,11 @@ def run(policies: int = 10, seconds: float = 30) -> dict[str, Any]:
         ["request (verb resource/subresource)", "per evaluation"],
         rows,
     )
+    common.print_table(
+        f"API server CPU per request, {requests} of each, 8 at a time (load {load_cost})",
+        ["request", "CPU ms", "wall ms"],
+        [[k, v["cpu_ms"], v["wall_ms"]] for k, v in cost.items()],
+    )
     common.emit("api_economy", result)
     return result
 
@@ -166,8 +240,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policies", type=int, default=10)
     parser.add_argument("--window", type=float, default=30)
+    parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    result = run(args.policies, args.window)
+    result = run(args.policies, args.window, args.requests)
     common.write_results("api-economy", {"api_economy": result})
 
 
