@@ -12,6 +12,7 @@ from wedsync_operator.engine.status import (
     condition,
     merge_conditions,
     replica_summary,
+    resumed,
     significant,
     status_write_due,
 )
@@ -131,3 +132,34 @@ def test_a_target_decision_that_changes_is_written_at_once(field: str, value: An
     later["targets"][0][field] = value
     now = WRITTEN_AT + timedelta(seconds=1)
     assert status_write_due(later, _policy_status(), WRITTEN_AT, now, REFRESH)
+
+
+def test_a_new_count_in_the_recommendation_history_is_written_at_once() -> None:
+    later = _policy_status()
+    later["targets"][0]["recommendationHistory"].append(
+        {"at": "2026-06-06T10:00:30Z", "replicas": 5}
+    )
+    now = WRITTEN_AT + timedelta(seconds=30)
+    assert status_write_due(later, _policy_status(), WRITTEN_AT, now, REFRESH)
+
+
+def test_a_resumed_status_carries_each_targets_last_recommendation_to_now() -> None:
+    written = _policy_status()
+    written["targets"][0]["recommendationHistory"] = [
+        {"at": "2026-06-06T09:58:00Z", "replicas": 6},
+        {"at": "2026-06-06T09:59:00Z", "replicas": 4},
+    ]
+    restarted = WRITTEN_AT + timedelta(minutes=3)
+
+    history = resumed(written, restarted)["targets"][0]["recommendationHistory"]
+
+    assert history[:2] == written["targets"][0]["recommendationHistory"]
+    assert history[2] == {"at": "2026-06-06T10:03:00Z", "replicas": 4}
+    assert len(written["targets"][0]["recommendationHistory"]) == 2  # not mutated
+
+
+def test_a_resumed_status_without_history_is_left_as_it_is() -> None:
+    assert resumed({"mode": "Normal"}, WRITTEN_AT) == {"mode": "Normal"}
+    empty = _policy_status()
+    empty["targets"][0]["recommendationHistory"] = []
+    assert resumed(empty, WRITTEN_AT) == empty

@@ -183,22 +183,38 @@ def replica_summary(entries: Iterable[Mapping[str, Any]]) -> str:
 
 
 # What an evaluation refreshes even when nothing was decided differently: the heartbeat,
-# observed values and the stabilization history (a new entry every evaluation). Any write
-# of a PlatformScaling costs the API server a whole custom-resource update, about 15 ms of
-# CPU however small the patch (bench/README.md), so these ride along with the next change
+# observed values and the targets' messages (they quote the values). Any write of a
+# PlatformScaling costs the API server a whole custom-resource update, about 15 ms of CPU
+# however small the patch (bench/api_economy.py), so these ride along with the next change
 # that matters, or with the periodic refresh.
 OBSERVED_FIELDS = frozenset({"lastEvaluationTime", "metrics", "healthScore", "recommendations"})
-OBSERVED_TARGET_FIELDS = frozenset({"message", "recommendationHistory"})
+OBSERVED_TARGET_FIELDS = frozenset({"message"})
+
+
+def _runs(history: Any) -> list[Any]:
+    """The recommendation history as its runs of equal counts, oldest first. A repeat of
+    the newest count adds an entry every evaluation but no run; ``resumed`` restores
+    what such unwritten repeats meant."""
+    runs: list[Any] = []
+    for entry in history if isinstance(history, list) else ():
+        replicas = entry.get("replicas") if isinstance(entry, Mapping) else entry
+        if not runs or runs[-1] != replicas:
+            runs.append(replicas)
+    return runs
 
 
 def significant(status: Mapping[str, Any]) -> dict[str, Any]:
-    """The status without what every evaluation refreshes: mode, decisions, replica
-    counts, reasons, conditions, scale events and the data tier's state."""
+    """The status without what every evaluation refreshes: what stays is the mode,
+    decisions, replica counts, reasons, conditions, scale events, the data tier's state,
+    and the runs of the stabilization history."""
     out = {k: v for k, v in status.items() if k not in OBSERVED_FIELDS}
     targets = out.get("targets")
     if isinstance(targets, list):
         out["targets"] = [
-            {k: v for k, v in t.items() if k not in OBSERVED_TARGET_FIELDS}
+            {
+                **{k: v for k, v in t.items() if k not in OBSERVED_TARGET_FIELDS},
+                "recommendationHistory": _runs(t.get("recommendationHistory")),
+            }
             if isinstance(t, Mapping)
             else t
             for t in targets
@@ -215,10 +231,32 @@ def status_write_due(
 ) -> bool:
     """Whether a policy's new status must be written now: always the first time (after a
     restart too), at once when anything significant changed, else once ``refresh`` has
-    passed since the last write, so observed values and the history a restart resumes
-    from are never older than that."""
+    passed since the last write."""
     if written is None or written_at is None:
         return True
     if now - written_at >= refresh:
         return True
     return significant(status) != significant(written)
+
+
+def resumed(status: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A policy's status as read back by a restarted operator, each target's newest
+    recommendation carried to ``now``.
+
+    Since the last write the loop can only have repeated that count (any other would have
+    been written at once), and the unwritten repeats are what keeps it inside a
+    stabilization window: without them a scale-down could come up to a refresh period
+    early. Carrying it over the restart's gap as well holds capacity as it was."""
+    targets = status.get("targets")
+    if not isinstance(targets, list):
+        return dict(status)
+    carried = []
+    for t in targets:
+        history = t.get("recommendationHistory") if isinstance(t, Mapping) else None
+        if isinstance(history, list) and history and isinstance(history[-1], Mapping):
+            t = {
+                **t,
+                "recommendationHistory": [*history, {**history[-1], "at": format_instant(now)}],
+            }
+        carried.append(t)
+    return {**status, "targets": carried}

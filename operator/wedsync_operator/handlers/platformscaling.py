@@ -30,6 +30,7 @@ from wedsync_operator.engine.status import (
     merge_conditions,
     mode_fields,
     replica_summary,
+    resumed,
     states_from_status,
     status_write_due,
     target_status,
@@ -58,8 +59,9 @@ ERROR_RETRY_SECONDS = 10.0
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
 # it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
 # observed values kept the API server busier than all other requests together
-# (bench/README.md). Decisions, replica counts, conditions and the mode are written at once.
-STATUS_REFRESH = timedelta(seconds=60)
+# (bench/README.md). Decisions, replica counts, conditions, the mode and each new count
+# in the stabilization history are written at once.
+STATUS_REFRESH = timedelta(minutes=5)
 HEALTH_KEYS = {
     "api_p95_seconds": "health:apiP95Seconds",
     "error_rate": "health:errorRate",
@@ -161,6 +163,8 @@ async def evaluate(
     namespace, name = str(body.metadata.namespace), body.metadata.name
     generation = int(body.metadata.get("generation") or 0)
     previous = memory.previous(body)
+    if memory.status is None:  # the first evaluation since the operator started
+        previous = resumed(previous, now)
 
     try:
         policy = parse_platform_scaling(body)
