@@ -7,12 +7,14 @@
 #   e2e/cluster/up.sh [STATE_DIR]      # prints `export KUBECONFIG=...` on success
 #   e2e/cluster/down.sh [STATE_DIR]
 #
-# Env: WEDSYNC_NODES (fake nodes, default 3), WEDSYNC_CLUSTER_TIMEOUT (seconds, default 120).
+# Env: WEDSYNC_NODES (fake nodes, default 3), WEDSYNC_CLUSTER_TIMEOUT (seconds, default 120),
+# WEDSYNC_APISERVER_PROFILING=1 (serve /debug/pprof for `kubectl get --raw`, for bench/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state=$(mkdir -p "${1:-$repo/.cluster}" && cd "${1:-$repo/.cluster}" && pwd)
 nodes=${WEDSYNC_NODES:-3}
+profiling=false; [ "${WEDSYNC_APISERVER_PROFILING:-0}" = 1 ] && profiling=true
 deadline=$(( $(date +%s) + ${WEDSYNC_CLUSTER_TIMEOUT:-120} ))
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -122,7 +124,7 @@ start kube-apiserver kube-apiserver \
   --service-account-signing-key-file "$pki/sa.key" \
   --endpoint-reconciler-type none \
   --allow-privileged=true \
-  --profiling=false
+  --profiling="$profiling"
 alive kube-apiserver
 wait_for "kube-apiserver /readyz" admin get --raw /readyz
 
