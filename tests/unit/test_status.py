@@ -87,7 +87,7 @@ REFRESH = timedelta(seconds=60)
 
 
 def test_the_first_status_of_a_loop_is_always_written() -> None:
-    assert status_write_due(_policy_status(), None, None, WRITTEN_AT, REFRESH)
+    assert status_write_due(_policy_status(), None, None, WRITTEN_AT)
 
 
 def test_a_new_heartbeat_metric_value_and_history_entry_alone_wait_for_the_refresh() -> None:
@@ -103,8 +103,8 @@ def test_a_new_heartbeat_metric_value_and_history_entry_alone_wait_for_the_refre
     )
     now = WRITTEN_AT + timedelta(seconds=30)
     assert significant(later) == significant(written)
-    assert not status_write_due(later, written, WRITTEN_AT, now, REFRESH)
-    assert status_write_due(later, written, WRITTEN_AT, WRITTEN_AT + REFRESH, REFRESH)
+    assert not status_write_due(later, written, WRITTEN_AT + REFRESH, now)
+    assert status_write_due(later, written, WRITTEN_AT + REFRESH, WRITTEN_AT + REFRESH)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_a_new_heartbeat_metric_value_and_history_entry_alone_wait_for_the_refre
 )
 def test_a_significant_change_is_written_at_once(change: dict[str, Any]) -> None:
     now = WRITTEN_AT + timedelta(seconds=1)
-    assert status_write_due(_policy_status(**change), _policy_status(), WRITTEN_AT, now, REFRESH)
+    assert status_write_due(_policy_status(**change), _policy_status(), WRITTEN_AT + REFRESH, now)
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_a_target_decision_that_changes_is_written_at_once(field: str, value: An
     later = _policy_status()
     later["targets"][0][field] = value
     now = WRITTEN_AT + timedelta(seconds=1)
-    assert status_write_due(later, _policy_status(), WRITTEN_AT, now, REFRESH)
+    assert status_write_due(later, _policy_status(), WRITTEN_AT + REFRESH, now)
 
 
 def test_a_new_count_in_the_recommendation_history_is_written_at_once() -> None:
@@ -140,7 +140,7 @@ def test_a_new_count_in_the_recommendation_history_is_written_at_once() -> None:
         {"at": "2026-06-06T10:00:30Z", "replicas": 5}
     )
     now = WRITTEN_AT + timedelta(seconds=30)
-    assert status_write_due(later, _policy_status(), WRITTEN_AT, now, REFRESH)
+    assert status_write_due(later, _policy_status(), WRITTEN_AT + REFRESH, now)
 
 
 def test_a_resumed_status_carries_each_targets_last_recommendation_to_now() -> None:

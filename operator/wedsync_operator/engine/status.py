@@ -9,7 +9,7 @@ its status does not change, so `kubectl describe` tells how long something has b
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from wedsync_operator.engine.mode import ModeResolution
@@ -225,16 +225,13 @@ def significant(status: Mapping[str, Any]) -> dict[str, Any]:
 def status_write_due(
     status: Mapping[str, Any],
     written: Mapping[str, Any] | None,
-    written_at: datetime | None,
+    refresh_at: datetime | None,
     now: datetime,
-    refresh: timedelta,
 ) -> bool:
     """Whether a policy's new status must be written now: always the first time (after a
-    restart too), at once when anything significant changed, else once ``refresh`` has
-    passed since the last write."""
-    if written is None or written_at is None:
-        return True
-    if now - written_at >= refresh:
+    restart too), at once when anything significant changed, else from ``refresh_at``
+    (the handler sets it a refresh period after each write)."""
+    if written is None or refresh_at is None or now >= refresh_at:
         return True
     return significant(status) != significant(written)
 

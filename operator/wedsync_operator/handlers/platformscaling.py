@@ -540,7 +540,7 @@ async def _write_status(
         **extra,
     }
     candidate = memory.merged(status)
-    if not status_write_due(candidate, memory.written, memory.written_at, now, STATUS_REFRESH):
+    if not status_write_due(candidate, memory.written, memory.refresh_at, now):
         memory.kept(status)
         metrics.STATUS_WRITES.labels(result="skipped").inc()
         return
@@ -551,10 +551,16 @@ async def _write_status(
 async def _patch(
     runtime: Runtime, body: kopf.Body, memory: LoopMemory, status: dict[str, Any], now: datetime
 ) -> None:
+    first = memory.written is None
     await runtime.kube.patch_status(
         PLURAL, str(body.metadata.namespace), body.metadata.name, status
     )
-    memory.wrote(status, now)
+    # The first refresh after start-up comes at a random point of the period's second
+    # half: policies that started together would otherwise refresh together ever after
+    # (1,000 writes within two minutes, every five minutes, on top of a Saturday's
+    # activations in bench/scale.py).
+    period = STATUS_REFRESH * (random.uniform(0.5, 1.0) if first else 1.0)
+    memory.wrote(status, refresh_at=now + period)
     metrics.STATUS_WRITES.labels(result="written").inc()
 
 

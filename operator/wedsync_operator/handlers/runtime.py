@@ -102,13 +102,13 @@ class LoopMemory:
     status (it would, say, take the pre-scaled count as the baseline and pre-scale
     again). Only the daemon writes this status, so its copy is the newest; after a
     restart the object's status is the source. ``written`` is what the object holds
-    since the daemon's last write, and ``written_at`` when that was: a policy loop
-    skips writes that would change nothing significant (engine/status.py).
+    since the daemon's last write, and ``refresh_at`` when a policy loop writes it again
+    though nothing significant changed (engine/status.py).
     """
 
     status: dict[str, Any] | None = None
     written: dict[str, Any] | None = None
-    written_at: datetime | None = None
+    refresh_at: datetime | None = None
     published: set[str] = field(default_factory=set)
     # (mode, until) for which the silences were last reconciled without error.
     silenced_for: tuple[str, str] | None = None
@@ -124,9 +124,9 @@ class LoopMemory:
         merged.update(status)
         return {k: v for k, v in merged.items() if v is not None}
 
-    def wrote(self, status: Mapping[str, Any], at: datetime | None = None) -> None:
+    def wrote(self, status: Mapping[str, Any], refresh_at: datetime | None = None) -> None:
         self.status = self.written = self.merged(status)
-        self.written_at = at
+        self.refresh_at = refresh_at
 
     def kept(self, status: Mapping[str, Any]) -> None:
         """Computed but not written: the next iteration builds on it all the same."""
