@@ -6,6 +6,8 @@ string, a UID or a timestamp. Served on ``:8080/metrics`` by ``serve``.
 
 from __future__ import annotations
 
+import gc
+import time
 from contextlib import suppress
 
 from prometheus_client import (
@@ -102,6 +104,26 @@ for _direction in ("up", "down"):
         SCALE_OPERATIONS.labels(direction=_direction, role=_role)
 
 
+GC_PAUSE = Histogram(
+    f"{_P}_gc_pause_seconds",
+    "Pauses of Python's cyclic garbage collector, by generation: the event loop stands "
+    "still meanwhile, and with ten thousand objects watched a full collection is long.",
+    ["generation"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=REGISTRY,
+)
+_gc_started: list[float] = []
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        GC_PAUSE.labels(str(info.get("generation", ""))).observe(
+            time.perf_counter() - _gc_started.pop()
+        )
+
+
 def observe_query(seconds: float, outcome: str) -> None:
     PROMETHEUS_QUERY_DURATION.labels(outcome=outcome).observe(seconds)
 
@@ -119,4 +141,6 @@ def forget_policy(namespace: str, policy: str, targets: list[str]) -> None:
 
 def serve(port: int, addr: str = "0.0.0.0") -> None:
     """Serve /metrics from a background thread (prometheus_client's own server)."""
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
     start_http_server(port, addr=addr, registry=REGISTRY)
