@@ -63,17 +63,44 @@ def season_day(ns: str, name: str, policy_name: str, today: datetime) -> dict[st
     return day(ns, name, mode_start, policy_name)
 
 
-Sample = tuple[float, float, float, float, float]
+Sample = tuple[float, float, float, float, float, float, float]
+GC = "wedsync_operator_gc_pause_seconds"
 
 
 def sample(operator: common.BenchOperator, apiserver: int) -> Sample:
     """(wall time, operator CPU seconds, evaluations so far, status writes so far,
-    API server CPU seconds)."""
+    API server CPU seconds, full collections so far, seconds they stopped the loop)."""
     pid = operator.process.pid if operator.process else 0
     samples = operator_samples(operator.metrics_port)
     evaluations = metric_sum(samples, "wedsync_operator_evaluations_total")
     writes = samples.get("wedsync_operator_status_writes_total{result=written}", 0.0)
-    return time.time(), proc_cpu_seconds(pid), evaluations, writes, proc_cpu_seconds(apiserver)
+    return (
+        time.time(),
+        proc_cpu_seconds(pid),
+        evaluations,
+        writes,
+        proc_cpu_seconds(apiserver),
+        samples.get(f"{GC}_count{{generation=2}}", 0.0),
+        samples.get(f"{GC}_sum{{generation=2}}", 0.0),
+    )
+
+
+def gc_pauses(samples: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The operator's garbage-collector pauses so far, per generation: how many, their
+    total, and how many stopped the event loop longer than 0.5 s and 1 s."""
+    name = GC
+    out: dict[str, dict[str, float]] = {}
+    for generation in ("0", "1", "2"):
+        count = samples.get(f"{name}_count{{generation={generation}}}", 0.0)
+        out[generation] = {
+            "count": count,
+            "seconds": round(samples.get(f"{name}_sum{{generation={generation}}}", 0.0), 2),
+            "over_0.5_s": count
+            - samples.get(f"{name}_bucket{{generation={generation},le=0.5}}", 0.0),
+            "over_1_s": count
+            - samples.get(f"{name}_bucket{{generation={generation},le=1.0}}", 0.0),
+        }
+    return out
 
 
 def rates(a: Sample, b: Sample) -> dict[str, float]:
@@ -84,6 +111,8 @@ def rates(a: Sample, b: Sample) -> dict[str, float]:
         "evaluations_per_second": round((b[2] - a[2]) / wall, 2),
         "status_writes_per_second": round((b[3] - a[3]) / wall, 2),
         "apiserver_cpu_percent_of_one_core": round(100 * (b[4] - a[4]) / wall, 1),
+        "full_collections": b[5] - a[5],
+        "full_collection_seconds": round(b[6] - a[6], 2),
     }
 
 
@@ -227,6 +256,8 @@ def run(
             d = sample(operator, apiserver)
             wait_activations(tracker, expected)
             result["burst"] = {**rates(c, d), "rss_bytes_peak": peak_rss, "load": common.load()}
+            result["gc_pauses"] = gc_pauses(operator_samples(operator.metrics_port))
+            print(f"[scale] garbage-collector pauses {result['gc_pauses']}", flush=True)
             result["activations"] = outcome(tracker, expected, common.load())
         finally:
             operator.stop()
