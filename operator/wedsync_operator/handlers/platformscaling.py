@@ -175,9 +175,10 @@ async def evaluate(
     mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
-    await _publish_mode(runtime, body, policy, mode, previous, memory.published)
+    publish = _publish_mode(runtime, body, policy, mode, previous, memory.published)
 
     if policy.paused:
+        await publish
         conditions = [
             condition(
                 "Ready",
@@ -192,8 +193,14 @@ async def evaluate(
         metrics.EVALUATIONS.labels(result="paused").inc()
         return interval
 
-    observed, scales, found_owners = await asyncio.gather(
-        _observe(runtime, policy), _read_scales(runtime, policy), _hpa_owners(runtime, policy)
+    # The mode ConfigMap goes out with the reads, which do not depend on it: at an
+    # activation every round trip to a busy API server is felt. A failed publish still
+    # fails the evaluation before anything is scaled.
+    _, observed, scales, found_owners = await asyncio.gather(
+        publish,
+        _observe(runtime, policy),
+        _read_scales(runtime, policy),
+        _hpa_owners(runtime, policy),
     )
     failures = int(previous.get("consecutiveFailures") or 0)
     metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
