@@ -98,3 +98,61 @@ async def test_a_cancelled_waiter_neither_takes_nor_loses_a_slot() -> None:
     async with asyncio.timeout(1):  # the slot came back: a new request runs at once
         await _request(slots, None, "later", order)
     assert order == ["holder", "after", "later"]
+
+
+async def test_while_an_urgent_request_runs_only_a_few_ordinary_ones_start() -> None:
+    slots = RequestSlots(4, ordinary_while_urgent=1)
+    running: list[str] = []
+    done = asyncio.Event()
+
+    async def request(name: str, urgency: Urgency | None) -> None:
+        async with slots.slot(urgency):
+            running.append(name)
+            await done.wait()
+
+    tasks = [asyncio.create_task(request("woken", Urgency(urgent=True)))]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(request(f"tick-{i}", None)) for i in range(3)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+    assert running == ["woken", "tick-0"]  # two slots stay free: held back
+    done.set()
+    await asyncio.gather(*tasks)
+    assert sorted(running) == ["tick-0", "tick-1", "tick-2", "woken"]
+
+
+async def test_ordinary_requests_take_every_slot_again_once_the_urgent_ones_end() -> None:
+    slots = RequestSlots(3, ordinary_while_urgent=1)
+    running: list[str] = []
+    urgent_done, done = asyncio.Event(), asyncio.Event()
+
+    async def request(name: str, urgency: Urgency | None, until: asyncio.Event) -> None:
+        async with slots.slot(urgency):
+            running.append(name)
+            await until.wait()
+
+    tasks = [asyncio.create_task(request("woken", Urgency(urgent=True), urgent_done))]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(request(f"tick-{i}", None, done)) for i in range(3)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert running == ["woken", "tick-0"]
+
+    urgent_done.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+    assert running == ["woken", "tick-0", "tick-1", "tick-2"]
+    done.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_a_cancelled_waiter_gives_its_turn_to_the_next() -> None:
+    slots = RequestSlots(1)
+    order: list[str] = []
+    release, tasks = await _queue(slots, [("gone", None), ("next", None)], order)
+    tasks[1].cancel()
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == ["holder", "next"]

@@ -29,6 +29,10 @@ MERGE_PATCH = "application/merge-patch+json"
 # Requests in flight to the API server at once. More only lengthens the server's own
 # queue (on a busy server every request slows down) while an urgent request waits here.
 CONNECTIONS = 32
+# Ordinary requests in flight while urgent ones wait or run. The API server's CPU, not
+# its concurrency, bounds its throughput: fewer requests beside an activation's make
+# each of its round trips shorter, at little cost to the routine evaluations.
+ORDINARY_WHILE_URGENT = 8
 
 
 class KubeError(Exception):
@@ -60,25 +64,29 @@ class Urgency:
 
 # None: a request made outside any policy loop (day phases, start-up lists): ordinary.
 _URGENCY: contextvars.ContextVar[Urgency | None] = contextvars.ContextVar("urgency", default=None)
-_Entry = tuple[asyncio.Future[None], Urgency | None]
+_Entry = tuple[asyncio.Future[bool], Urgency | None]
 
 
 class RequestSlots:
     """A semaphore that serves the waiters of an urgent caller before all others (FIFO
-    within each class)."""
+    within each class), and that, while urgent requests are waiting or in flight, lets at
+    most ``ordinary_while_urgent`` ordinary ones be in flight: on a busy API server each
+    request in flight slows every other, the urgent ones included."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ordinary_while_urgent: int | None = None) -> None:
         self._free = size
+        self._cap = size if ordinary_while_urgent is None else ordinary_while_urgent
         self._urgent: collections.deque[_Entry] = collections.deque()
         self._normal: collections.deque[_Entry] = collections.deque()
+        self._busy = {True: 0, False: 0}  # slots held, by urgent (True) or ordinary
 
     @contextlib.asynccontextmanager
     async def slot(self, urgency: Urgency | None) -> AsyncIterator[None]:
-        await self._acquire(urgency)
+        urgent = await self._acquire(urgency)
         try:
             yield
         finally:
-            self._release()
+            self._release(urgent)
 
     def hurry(self, urgency: Urgency) -> None:
         """Make the caller urgent, including its requests already waiting."""
@@ -86,32 +94,52 @@ class RequestSlots:
         if any(u is urgency for _, u in self._normal):
             self._urgent.extend(e for e in self._normal if e[1] is urgency)
             self._normal = collections.deque(e for e in self._normal if e[1] is not urgency)
+            self._dispatch()  # slots held back from ordinary requests may serve them now
 
-    async def _acquire(self, urgency: Urgency | None) -> None:
-        if self._free > 0 and not (self._urgent or self._normal):
+    def _ordinary_may_start(self) -> bool:
+        return not (self._busy[True] or self._urgent) or self._busy[False] < self._cap
+
+    async def _acquire(self, urgency: Urgency | None) -> bool:
+        """Wait for a slot; returns the class it was granted in (True: urgent)."""
+        urgent = bool(urgency and urgency.urgent)
+        free = self._free > 0 and not self._urgent
+        if free and (urgent or (not self._normal and self._ordinary_may_start())):
             self._free -= 1
-            return
-        entry = (asyncio.get_running_loop().create_future(), urgency)
-        (self._urgent if urgency and urgency.urgent else self._normal).append(entry)
+            self._busy[urgent] += 1
+            return urgent
+        granted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        entry = (granted, urgency)
+        (self._urgent if urgent else self._normal).append(entry)
         try:
-            await entry[0]
+            await granted
         except asyncio.CancelledError:
-            if entry[0].done() and not entry[0].cancelled():
-                self._release()  # handed a slot just as it was cancelled: pass it on
+            if granted.done() and not granted.cancelled():
+                self._release(granted.result())  # handed a slot as it was cancelled
             else:
                 for queue in (self._urgent, self._normal):
-                    with contextlib.suppress(ValueError):  # passed over by _release
+                    with contextlib.suppress(ValueError):  # passed over by _dispatch
                         queue.remove(entry)
             raise
+        return granted.result()
 
-    def _release(self) -> None:
-        for queue in (self._urgent, self._normal):
-            while queue:
-                waiter, _ = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the slot passes straight to it
-                    return
+    def _release(self, urgent: bool) -> None:
+        self._busy[urgent] -= 1
         self._free += 1
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand free slots to waiters: urgent ones first, then ordinary ones as the cap
+        allows (all of them once no urgent request is left)."""
+        while self._free > 0:
+            queue, urgent = (self._urgent, True) if self._urgent else (self._normal, False)
+            if not queue or (not urgent and not self._ordinary_may_start()):
+                return
+            waiter, _ = queue.popleft()
+            if waiter.done():  # cancelled while waiting
+                continue
+            self._free -= 1
+            self._busy[urgent] += 1
+            waiter.set_result(urgent)
 
 
 def _base(api_version: str) -> str:
@@ -149,7 +177,7 @@ class KubeClient:
         # Requests wait here for a connection; the timeout starts once one is free, so
         # it measures the API server, not a burst of our own requests (10,000 days
         # starting at once queue thousands of status writes).
-        self._slots = RequestSlots(CONNECTIONS)
+        self._slots = RequestSlots(CONNECTIONS, ORDINARY_WHILE_URGENT)
 
     @contextlib.contextmanager
     def on_behalf_of(self, urgency: Urgency) -> Iterator[None]:
