@@ -83,6 +83,21 @@ def set_cpu(cpu: Gauge, prometheus: PrometheusServer, namespace: str, value: flo
     )
 
 
+def start_steady(
+    cluster: Cluster, namespace: str, prometheus: PrometheusServer, cpu: Gauge, **spec: Any
+) -> None:
+    """web at 2 replicas (at most 4), cpu exactly at its target; returns after the first
+    evaluation."""
+    set_cpu(cpu, prometheus, namespace, 80)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4), **spec))
+    wait_until(
+        "a first evaluation",
+        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+        timeout=20,
+    )
+
+
 def rfc3339(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -94,19 +109,8 @@ def test_metric_above_target_scales_up_and_falling_metric_waits_for_stabilizatio
     prometheus: PrometheusServer,
     cpu: Gauge,
 ) -> None:
-    set_cpu(cpu, prometheus, namespace, 80)
-    apply(cluster, namespace, deployment("web", 2))
     # A synthetic metric does not fall as replicas rise: maxReplicas 4 stops the climb.
-    apply(
-        cluster,
-        namespace,
-        policy(namespace, prometheus, target=web(max_replicas=4), scale_down_window=8),
-    )
-    wait_until(
-        "a first evaluation",
-        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
-        timeout=20,
-    )
+    start_steady(cluster, namespace, prometheus, cpu, scale_down_window=8)
     assert replicas(cluster, namespace, "web") == 2  # ratio 1.0: within tolerance
 
     set_cpu(cpu, prometheus, namespace, 160)  # ratio 2.0 → 4 replicas
@@ -487,14 +491,7 @@ def test_a_steady_policy_rewrites_its_status_only_when_a_decision_changes(
             cluster.get_json("ps", "platform", "-n", namespace)["metadata"]["resourceVersion"]
         )
 
-    set_cpu(cpu, prometheus, namespace, 80)
-    apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
-    wait_until(
-        "a first evaluation",
-        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
-        timeout=20,
-    )
+    start_steady(cluster, namespace, prometheus, cpu)
     time.sleep(2 + 1)  # one more evaluation: the second may add what the first lacked
     steady, skipped = version(), skipped_writes()
 
