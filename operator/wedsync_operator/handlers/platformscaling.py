@@ -59,8 +59,9 @@ ERROR_RETRY_SECONDS = 10.0
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
 # it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
 # observed values kept the API server busier than all other requests together
-# (bench/README.md). Decisions, replica counts, conditions, the mode and each new count
-# in the stabilization history are written at once.
+# (bench/api_economy.py prints what a write costs it). Decisions, replica counts,
+# conditions, the mode and each new count in the stabilization history are written at
+# once.
 STATUS_REFRESH = timedelta(minutes=5)
 HEALTH_KEYS = {
     "api_p95_seconds": "health:apiP95Seconds",
