@@ -26,7 +26,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import common
-from common import Api, Proxy, metric_sum, operator_samples, proc_cpu_seconds, wait_until
+from common import (
+    Api,
+    Proxy,
+    metric_sum,
+    operator_samples,
+    proc_cpu_seconds,
+    status_writes,
+    wait_until,
+)
 from punctuality import create_all, policy, target
 
 from services.prometheus import Exporter, PrometheusServer
@@ -40,12 +48,6 @@ def window(api: Api, seconds: float) -> dict[tuple[str, str, str], float]:
     time.sleep(seconds)
     after = api.request_counts()
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-
-
-def written(samples: dict[str, float]) -> float:
-    """The operator's status writes so far (skipped ones are counted apart)."""
-    key = "wedsync_operator_status_writes_total{result=written}"
-    return samples.get(key, 0.0)
 
 
 def request_cost(
@@ -210,7 +212,9 @@ def run(policies: int = 10, seconds: float = 30, requests: int = 1000) -> dict[s
         if evaluations
         else None,
         "background_requests_in_quiet_window": round(sum(v for k, v in quiet.items() if k[1])),
-        "status_writes_per_evaluation": round((written(after) - written(before)) / evaluations, 2)
+        "status_writes_per_evaluation": round(
+            (status_writes(after) - status_writes(before)) / evaluations, 2
+        )
         if evaluations
         else None,
         "apiserver_cost_per_request": cost,

@@ -61,6 +61,7 @@ __all__ = [
     "print_table",
     "proc_cpu_seconds",
     "proc_rss_bytes",
+    "status_writes",
     "wait_until",
     "write_results",
 ]
@@ -455,6 +456,11 @@ def operator_samples(port: int) -> dict[str, float]:
             labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
             out[f"{s.name}{{{labels}}}"] = s.value
     return out
+
+
+def status_writes(samples: dict[str, float]) -> float:
+    """The operator's policy status writes so far (skipped ones are counted apart)."""
+    return samples.get("wedsync_operator_status_writes_total{result=written}", 0.0)
 
 
 def metric_sum(samples: dict[str, float], name: str) -> float:

@@ -36,7 +36,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import common
-from common import Api, metric_sum, operator_samples, proc_cpu_seconds, proc_rss_bytes
+from common import (
+    Api,
+    metric_sum,
+    operator_samples,
+    proc_cpu_seconds,
+    proc_rss_bytes,
+    status_writes,
+)
 from punctuality import (
     Expected,
     Tracker,
@@ -73,12 +80,11 @@ def sample(operator: common.BenchOperator, apiserver: int) -> Sample:
     pid = operator.process.pid if operator.process else 0
     samples = operator_samples(operator.metrics_port)
     evaluations = metric_sum(samples, "wedsync_operator_evaluations_total")
-    writes = samples.get("wedsync_operator_status_writes_total{result=written}", 0.0)
     return (
         time.time(),
         proc_cpu_seconds(pid),
         evaluations,
-        writes,
+        status_writes(samples),
         proc_cpu_seconds(apiserver),
         samples.get(f"{GC}_count{{generation=2}}", 0.0),
         samples.get(f"{GC}_sum{{generation=2}}", 0.0),
