@@ -25,6 +25,7 @@ from wedsync_operator.engine.replicas import (
     metric_proposal,
     metrics_available,
     scale_order,
+    scale_steps,
     wedding_floor,
 )
 from wedsync_operator.model.types import (
@@ -741,6 +742,28 @@ def test_scale_order_raises_database_cache_app_then_lowers_app_cache_database() 
         "pg-hold",
         "web-hold",
     ]
+
+
+def test_scale_steps_patch_one_tier_together_and_keep_the_order_between_tiers() -> None:
+    ds = [
+        decision("web-a", Role.APP, 3, 5),
+        decision("pg", Role.DATABASE, 2, 3),
+        decision("web-b", Role.APP, 3, 4),
+        decision("web-hold", Role.APP, 4, 4),
+        decision("redis-a", Role.CACHE, 3, 2),
+        decision("pg-hold", Role.DATABASE, 2, 2),
+        decision("redis-b", Role.CACHE, 3, 1),
+        decision("web-down", Role.APP, 6, 5),
+    ]
+    assert [[d.target for d in step] for step in scale_steps(ds)] == [
+        ["pg"],
+        ["web-a", "web-b"],
+        ["web-down"],
+        ["redis-a", "redis-b"],
+        ["web-hold", "pg-hold"],
+    ]
+    assert [d for step in scale_steps(ds) for d in step] == scale_order(ds)
+    assert scale_steps([]) == []
 
 
 def test_decision_direction_and_changed() -> None:

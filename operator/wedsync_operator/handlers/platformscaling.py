@@ -21,7 +21,13 @@ from wedsync_operator.adapters.kube import KubeError, Scale, Urgency
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
-from wedsync_operator.engine.replicas import Decision, Reason, decide, scale_order
+from wedsync_operator.engine.replicas import (
+    Decision,
+    Reason,
+    decide,
+    scale_order,
+    scale_steps,
+)
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import (
     Condition,
@@ -228,8 +234,13 @@ async def evaluate(
 
     previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
     entries: dict[str, dict[str, Any]] = {}
+    applied_by_target: dict[str, bool] = {}
+    for step in scale_steps(decision.decisions):
+        # The tiers in turn (database, cache, app going up), one tier's targets at once.
+        done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
+        applied_by_target.update(zip((d.target for d in step), done, strict=True))
     for d in scale_order(decision.decisions):
-        applied = await _apply(runtime, body, policy, d, logger)
+        applied = applied_by_target[d.target]
         state = decision.states.get(d.target, states[d.target])
         if d.changed and not applied:
             # Dry-run or a failed patch: the recommendation history stands (it is what
