@@ -8,8 +8,12 @@ and derived from the intervals each policy configures; speed figures belong in b
 
 from __future__ import annotations
 
+import contextlib
+import json
+import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -128,6 +132,36 @@ def test_metric_above_target_scales_up_and_falling_metric_waits_for_stabilizatio
     assert targets[0]["currentReplicas"] == 2
 
 
+@contextlib.contextmanager
+def watched(cluster: Cluster, namespace: str, kind: str, name: str) -> Iterator[list[Any]]:
+    """Every version of one object that a watch (kubectl get -w) delivers while the block
+    runs; the list is filled when the block ends."""
+    versions: list[Any] = []
+    watch = subprocess.Popen(
+        ["kubectl", "get", kind, name, "-n", namespace, "-w", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=cluster.env(),
+    )
+    try:
+        yield versions
+        time.sleep(0.5)  # the last version's way through kubectl
+    finally:
+        watch.terminate()
+        out, _ = watch.communicate(timeout=10)
+    decoder, at = json.JSONDecoder(), 0
+    while (at := _skip_space(out, at)) < len(out):
+        version, at = decoder.raw_decode(out, at)
+        versions.append(version)
+
+
+def _skip_space(text: str, at: int) -> int:
+    while at < len(text) and text[at].isspace():
+        at += 1
+    return at
+
+
 def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down(
     cluster: Cluster,
     namespace: str,
@@ -174,20 +208,33 @@ def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down
     )
 
     # The switch happens at start - leadTime, not at the policy's next tick.
-    switched = wait_until(
-        "wedding-day mode",
-        lambda: (
-            status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay"
-            and datetime.now(UTC)
-        ),
-        timeout=40,
-        interval=0.1,
-    )
-    lateness = (switched - mode_start).total_seconds()
-    assert -0.2 <= lateness <= 1.5, f"mode switched {lateness:+.2f}s from start - leadTime"
-    assert status(cluster, namespace, "wd", "smith-jones")["phase"] == "Preparing"
-    # Pre-scaled to max(weddingDay.minReplicas 4, ceil(5 x 1.2) = 6) = 6.
-    wait_replicas(cluster, namespace, "web", 6, timeout=5)
+    with watched(cluster, namespace, "ps", "platform") as versions:
+        switched = wait_until(
+            "wedding-day mode",
+            lambda: (
+                status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay"
+                and datetime.now(UTC)
+            ),
+            timeout=40,
+            interval=0.1,
+        )
+        lateness = (switched - mode_start).total_seconds()
+        assert -0.2 <= lateness <= 1.5, f"mode switched {lateness:+.2f}s from start - leadTime"
+        assert status(cluster, namespace, "wd", "smith-jones")["phase"] == "Preparing"
+        # Pre-scaled to max(weddingDay.minReplicas 4, ceil(5 x 1.2) = 6) = 6.
+        wait_replicas(cluster, namespace, "web", 6, timeout=5)
+        wait_until(
+            "the pre-scale in status",
+            lambda: (
+                status(cluster, namespace, "ps", "platform")["targets"][0]["currentReplicas"] == 6
+            ),
+            timeout=5,
+        )
+    # The mode is written as it switches, ahead of the patches: the first version in the
+    # mode still shows the count from before it, a later one the pre-scaled count.
+    in_mode = [v["status"] for v in versions if v.get("status", {}).get("mode") == "WeddingDay"]
+    assert in_mode[0]["targets"][0]["currentReplicas"] == 5, in_mode[0]
+    assert in_mode[-1]["targets"][0]["currentReplicas"] == 6
     mode_cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"]
     assert mode_cm["mode"] == "WeddingDay" and mode_cm["cacheTtlMultiplier"] == "4"
 
