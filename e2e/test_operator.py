@@ -267,6 +267,71 @@ def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down
     assert day_reasons == ["Scheduled", "Preparing", "Active", "WindingDown", "Completed"]
 
 
+def test_a_mode_config_map_that_cannot_be_written_is_reported_and_holds_back_no_prescale(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    # An immutable ConfigMap of that name: the API server refuses every change to it.
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "wedsync-mode"},
+            "immutable": True,
+            "data": {"mode": "Normal"},
+        },
+    )
+    start_steady(cluster, namespace, prometheus, cpu, interval="2s", wedding_interval="2s")
+    refused = conditions(cluster, namespace, "ps", "platform")["ModePublished"]
+    assert (refused["status"], refused["reason"]) == ("False", "Invalid"), refused
+    assert "wedsync-mode" in refused["message"]
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "now"},
+            "spec": {"start": rfc3339(start), "end": rfc3339(start + timedelta(hours=1))},
+        },
+    )
+    # Pre-scaled all the same: ceil(2 x 1.2) = 3, and the refusal still reported.
+    wait_replicas(cluster, namespace, "web", 3, timeout=15)
+    assert status(cluster, namespace, "ps", "platform")["mode"] == "WeddingDay"
+    refused = conditions(cluster, namespace, "ps", "platform")["ModePublished"]
+    assert refused["status"] == "False" and "WeddingDay" in refused["message"]
+    assert cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"] == {
+        "mode": "Normal"
+    }
+    # One Warning per distinct refusal, not one per retry (an evaluation every 2 s).
+    time.sleep(5)
+    failed = [
+        e for e in events(cluster, namespace, "platform") if e["reason"] == "ModePublishFailed"
+    ]
+    assert [e["type"] for e in failed] == ["Warning", "Warning"]
+    assert sum(e.get("count", 1) for e in failed) == 2
+
+    # Once the ConfigMap can be written, the mode is published and the condition clears.
+    cluster.kubectl("delete", "configmap", "wedsync-mode", "-n", namespace)
+    wait_until(
+        "the mode published",
+        lambda: (
+            conditions(cluster, namespace, "ps", "platform")["ModePublished"]["status"] == "True"
+        ),
+        timeout=15,
+    )
+    assert cluster.get_json("configmap", "wedsync-mode", "-n", namespace)["data"]["mode"] == (
+        "WeddingDay"
+    )
+
+
 def test_prometheus_outage_reports_the_condition_falls_back_then_recovers(
     cluster: Cluster,
     namespace: str,

@@ -185,7 +185,7 @@ async def evaluate(
     publish = _publish_mode(runtime, body, policy, mode, previous, memory.published)
 
     if policy.paused:
-        await publish
+        published = await publish
         conditions = [
             condition(
                 "Ready",
@@ -195,70 +195,81 @@ async def evaluate(
                 generation,
             ),
             _mode_condition(mode, generation),
+            *published,
         ]
         await _write_status(runtime, body, memory, now, generation, mode, conditions, {})
         metrics.EVALUATIONS.labels(result="paused").inc()
         return interval
 
-    # The mode ConfigMap goes out with the reads, which do not depend on it: at an
-    # activation every round trip to a busy API server is felt. A failed publish still
-    # fails the evaluation before anything is scaled.
-    _, _, observed, scales, found_owners = await asyncio.gather(
-        publish,
-        _write_switch(runtime, body, memory, previous, mode, generation, now, logger),
-        _observe(runtime, policy),
-        _read_scales(runtime, policy),
-        _hpa_owners(runtime, policy),
+    # The writes of a switch (the mode ConfigMap, the mode in status) go out with the
+    # reads and do not hold back the patches, which need only the reads: at an
+    # activation every round trip to a busy API server is felt, and a write costs the
+    # server more than a read. A ConfigMap that cannot be written is reported and
+    # retried; it never holds back a pre-scale.
+    writes = asyncio.gather(
+        publish, _write_switch(runtime, body, memory, previous, mode, generation, now, logger)
     )
-    failures = int(previous.get("consecutiveFailures") or 0)
-    metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
-    failures = 0 if metrics_ok else failures + 1
-
-    owners: Mapping[tuple[str, str], str] = {}
-    if isinstance(found_owners, KubeError):
-        # Unknown ownership: hold every target rather than risk fighting an HPA.
-        scales = {n: found_owners for n in scales}
-    else:
-        owners = found_owners
-    managed = {
-        t.name: s.replicas
-        for t in policy.targets
-        if isinstance(s := scales.get(t.name), Scale) and (t.kind, t.name) not in owners
-    }
-    states = states_from_status(previous, managed)
-    decision = decide(policy, states, observed.samples, mode, failures, {}, now)
-    # A stateful tier shrinks only past its safety gate; gates are asked only when the
-    # engine wants such a scale-down, then the engine decides again with their verdicts.
-    gates = await datatier.gate_verdicts(runtime, policy, decision.decisions)
-    if gates:
-        decision = decide(policy, states, observed.samples, mode, failures, gates, now)
-
-    previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
-    entries: dict[str, dict[str, Any]] = {}
-    applied_by_target: dict[str, bool] = {}
-    for step in scale_steps(decision.decisions):
-        # The tiers in turn (database, cache, app going up), one tier's targets at once.
-        done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
-        applied_by_target.update(zip((d.target for d in step), done, strict=True))
-    for d in scale_order(decision.decisions):
-        applied = applied_by_target[d.target]
-        state = decision.states.get(d.target, states[d.target])
-        if d.changed and not applied:
-            # Dry-run or a failed patch: the recommendation history stands (it is what
-            # stabilization needs), but no scale event happened and current is unchanged.
-            old = states[d.target]
-            state = replace(state, current=old.current, events=old.events)
-        before = previous_targets.get(d.target) or {}
-        if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
-            kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
-        entries[d.target] = target_status(d, state, before, applied=applied, now=now)
-        metrics.DESIRED_REPLICAS.labels(namespace, name, d.target).set(d.desired)
-        metrics.CURRENT_REPLICAS.labels(namespace, name, d.target).set(
-            d.desired if applied else d.current
+    try:
+        observed, scales, found_owners = await asyncio.gather(
+            _observe(runtime, policy),
+            _read_scales(runtime, policy),
+            _hpa_owners(runtime, policy),
         )
+        failures = int(previous.get("consecutiveFailures") or 0)
+        metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
+        failures = 0 if metrics_ok else failures + 1
+
+        owners: Mapping[tuple[str, str], str] = {}
+        if isinstance(found_owners, KubeError):
+            # Unknown ownership: hold every target rather than risk fighting an HPA.
+            scales = {n: found_owners for n in scales}
+        else:
+            owners = found_owners
+        managed = {
+            t.name: s.replicas
+            for t in policy.targets
+            if isinstance(s := scales.get(t.name), Scale) and (t.kind, t.name) not in owners
+        }
+        states = states_from_status(previous, managed)
+        decision = decide(policy, states, observed.samples, mode, failures, {}, now)
+        # A stateful tier shrinks only past its safety gate; gates are asked only when the
+        # engine wants such a scale-down, then the engine decides again with their verdicts.
+        gates = await datatier.gate_verdicts(runtime, policy, decision.decisions)
+        if gates:
+            decision = decide(policy, states, observed.samples, mode, failures, gates, now)
+
+        previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
+        entries: dict[str, dict[str, Any]] = {}
+        applied_by_target: dict[str, bool] = {}
+        for step in scale_steps(decision.decisions):
+            # The tiers in turn (database, cache, app going up), one tier's targets at once.
+            done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
+            applied_by_target.update(zip((d.target for d in step), done, strict=True))
+        for d in scale_order(decision.decisions):
+            applied = applied_by_target[d.target]
+            state = decision.states.get(d.target, states[d.target])
+            if d.changed and not applied:
+                # Dry-run or a failed patch: the recommendation history stands (it is what
+                # stabilization needs), but no scale event happened and current is unchanged.
+                old = states[d.target]
+                state = replace(state, current=old.current, events=old.events)
+            before = previous_targets.get(d.target) or {}
+            if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
+                kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
+            entries[d.target] = target_status(d, state, before, applied=applied, now=now)
+            metrics.DESIRED_REPLICAS.labels(namespace, name, d.target).set(d.desired)
+            metrics.CURRENT_REPLICAS.labels(namespace, name, d.target).set(
+                d.desired if applied else d.current
+            )
+
+        published, _ = await writes
+    except BaseException:
+        writes.cancel()  # a failed evaluation retries them all
+        raise
 
     conditions = _conditions(policy, decision.decisions, scales, owners, observed, generation)
     conditions.append(_mode_condition(mode, generation))
+    conditions.extend(published)
     extra: dict[str, Any] = {
         "consecutiveFailures": failures,
         "metrics": [
@@ -648,9 +659,16 @@ async def _publish_mode(
     mode: ModeResolution,
     previous: Mapping[str, Any],
     published: set[str],
-) -> None:
-    """On a mode change (or a restart): an Event and the mode ConfigMap for applications."""
+) -> list[Condition]:
+    """On a mode change (or a restart): an Event and the mode ConfigMap for applications.
+
+    Returns the ``ModePublished`` condition when it wrote (or failed to write) the
+    ConfigMap. A failure is reported, not raised: the ConfigMap informs applications,
+    and a wedding day's pre-scale must not wait on it. It is retried at each evaluation
+    until written.
+    """
     cm = policy.wedding_day.mode_config_map
+    generation = int(body.metadata.get("generation") or 0)
     switched = previous.get("mode") not in (None, mode.mode.value)
     if switched:
         kopf.event(
@@ -660,7 +678,7 @@ async def _publish_mode(
             message=mode.message,
         )
     if f"{cm}={mode.mode.value}" in published:
-        return
+        return []
     data = {
         "mode": mode.mode.value,
         "since": format_instant(mode.since) if mode.since else "",
@@ -671,6 +689,26 @@ async def _publish_mode(
         "policy": policy.meta.name,
     }
     labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
-    await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+    try:
+        await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+    except KubeError as exc:
+        message = f"could not write mode {mode.mode.value} to ConfigMap {cm}: {exc}"
+        before: Mapping[str, Any] = next(
+            (c for c in previous.get("conditions") or () if c.get("type") == "ModePublished"),
+            {},
+        )
+        if (before.get("status"), before.get("message")) != ("False", message):
+            kopf.event(body, type="Warning", reason="ModePublishFailed", message=message)
+        metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
+        return [condition("ModePublished", "False", exc.reason, message, generation)]
     published.clear()
     published.add(f"{cm}={mode.mode.value}")
+    return [
+        condition(
+            "ModePublished",
+            "True",
+            "ConfigMapWritten",
+            f"ConfigMap {cm} says mode {mode.mode.value}",
+            generation,
+        )
+    ]
