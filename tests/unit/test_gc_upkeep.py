@@ -8,7 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from wedsync_operator.handlers.settings import gc_step
+from wedsync_operator.handlers.settings import (
+    FIRST_FULL_COLLECTION_AFTER_SECONDS,
+    FULL_COLLECTION_EVERY_SECONDS,
+    full_collection_due,
+    gc_step,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +43,13 @@ def test_a_garbage_cycle_among_frozen_objects_waits_for_the_full_step() -> None:
 
     gc_step(full=True)
     assert alive() is None
+
+
+def test_the_first_full_collection_comes_ten_minutes_after_start_then_hourly() -> None:
+    first = FIRST_FULL_COLLECTION_AFTER_SECONDS
+    assert first == 600 and FULL_COLLECTION_EVERY_SECONDS == 3600
+    assert not full_collection_due(started=100.0, last_full=None, now=100.0 + first - 1)
+    assert full_collection_due(started=100.0, last_full=None, now=100.0 + first)
+    then = 100.0 + first
+    assert not full_collection_due(100.0, last_full=then, now=then + 3599)
+    assert full_collection_due(100.0, last_full=then, now=then + 3600)
