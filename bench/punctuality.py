@@ -164,6 +164,7 @@ def slowest(tracker: Tracker, e: Expected, delay: float) -> dict[str, Any]:
 def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[str, Any]:
     mode, patch, missed_mode, missed_patch = [], [], 0, 0
     by_policy: list[tuple[float, Expected]] = []
+    by_patch: list[tuple[float, Expected]] = []
     with tracker.lock:
         for e in expected:
             at = tracker.mode_at.get(e.policy)
@@ -177,6 +178,7 @@ def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[s
                 missed_patch += 1
             else:
                 patch.append(max(r for r in rises if r is not None) - e.mode_start)
+                by_patch.append((patch[-1], e))
     return {
         "activations": len(expected),
         "mode_switch_seconds": common.distribution(mode),
@@ -190,6 +192,9 @@ def outcome(tracker: Tracker, expected: Sequence[Expected], load: str) -> dict[s
         # log only with its name and instant.
         "slowest_mode": [
             slowest(tracker, e, delay) for delay, e in sorted(by_policy, key=lambda d: -d[0])[:5]
+        ],
+        "slowest_patch": [
+            slowest(tracker, e, delay) for delay, e in sorted(by_patch, key=lambda d: -d[0])[:5]
         ],
         "load": load,
     }
