@@ -13,34 +13,13 @@ from wedsync_operator.handlers.settings import (
     FULL_COLLECTION_EVERY_SECONDS,
     full_collection_due,
     gc_step,
-    take_over_full_collections,
 )
 
 
 @pytest.fixture(autouse=True)
 def _unfrozen() -> Iterator[None]:
-    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
-    gc.set_threshold(*thresholds)
-
-
-def full_collections_while_allocating() -> int:
-    before = gc.get_stats()[2]["collections"]
-    kept = [[] for _ in range(500_000)]  # tracked and alive: they reach the old generation
-    after = gc.get_stats()[2]["collections"]
-    del kept
-    return after - before
-
-
-def test_python_runs_no_full_collection_of_its_own_once_the_upkeep_takes_over() -> None:
-    gc.collect()
-    assert full_collections_while_allocating() > 0  # Python's defaults, for contrast
-    gc.collect()
-    young = gc.get_threshold()[:2]
-    take_over_full_collections()
-    assert full_collections_while_allocating() == 0
-    assert gc.get_threshold()[:2] == young  # the young generations are collected as before
 
 
 def test_objects_that_survive_the_young_collections_are_frozen_out_of_full_scans() -> None:

@@ -44,19 +44,6 @@ def full_collection_due(started: float, last_full: float | None, now: float) -> 
     return now - last_full >= FULL_COLLECTION_EVERY_SECONDS
 
 
-# gen1 collections before Python collects gen2 on its own: never, in practice.
-_NO_AUTOMATIC_FULL_COLLECTION = 1 << 30
-
-
-def take_over_full_collections() -> None:
-    """Leave full collections to the upkeep alone. Even with only the last 10 s of
-    survivors left unfrozen, Python's own full collections took 0.2 s each, four in a
-    70-second burst of activations (bench/scale.py); what they would reclaim is frozen
-    at the next step and reclaimed by the upkeep's full collection."""
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, _NO_AUTOMATIC_FULL_COLLECTION)
-
-
 def gc_step(full: bool) -> None:
     """Freeze what survives the young generations' collection; ``full``: first unfreeze
     and collect everything (one long pause, the hourly one)."""
@@ -69,7 +56,6 @@ def gc_step(full: bool) -> None:
 
 
 async def gc_upkeep() -> None:
-    take_over_full_collections()
     started, last_full = time.monotonic(), None
     while True:
         await asyncio.sleep(FREEZE_EVERY_SECONDS)
