@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from wedsync_operator.engine.status import (
+    already_reported,
     condition,
     merge_conditions,
     replica_summary,
@@ -163,3 +164,17 @@ def test_a_resumed_status_without_history_is_left_as_it_is() -> None:
     empty = _policy_status()
     empty["targets"][0]["recommendationHistory"] = []
     assert resumed(empty, WRITTEN_AT) == empty
+
+
+def test_a_failure_is_already_reported_only_with_the_same_type_status_and_message() -> None:
+    status = {
+        "conditions": [
+            condition("ModePublished", "False", "Invalid", "immutable", 1),
+            condition("AlertsSilenced", "True", "SilencesActive", "2 silences", 1),
+        ]
+    }
+    assert already_reported(status, "ModePublished", "immutable")
+    assert not already_reported(status, "ModePublished", "forbidden")  # a new failure
+    assert not already_reported(status, "AlertsSilenced", "2 silences")  # not a failure
+    assert not already_reported(status, "Ready", "immutable")
+    assert not already_reported({}, "ModePublished", "immutable")

@@ -33,6 +33,15 @@ def condition(
     }
 
 
+def already_reported(status: Mapping[str, Any], type_: str, message: str) -> bool:
+    """Whether ``status`` already holds this failure (condition ``type_`` False with this
+    message): a failure retried at every evaluation posts one Event, not one per retry."""
+    return any(
+        c.get("type") == type_ and c.get("status") == "False" and c.get("message") == message
+        for c in status.get("conditions") or ()
+    )
+
+
 def merge_conditions(
     previous: Sequence[Mapping[str, Any]] | None, new: Iterable[Condition], now: datetime
 ) -> list[Condition]:

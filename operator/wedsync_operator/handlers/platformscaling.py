@@ -31,6 +31,7 @@ from wedsync_operator.engine.replicas import (
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import (
     Condition,
+    already_reported,
     condition,
     format_metric_value,
     merge_conditions,
@@ -335,15 +336,7 @@ async def _data_tier(
         if memory.silenced_for != key:
             ids, error = await datatier.sync_silences(runtime, policy, mode, now)
             if error is not None:
-                failed_before = next(
-                    (
-                        c.get("message")
-                        for c in previous.get("conditions") or ()
-                        if c.get("type") == "AlertsSilenced" and c.get("status") == "False"
-                    ),
-                    None,
-                )
-                if failed_before != error:
+                if not already_reported(previous, "AlertsSilenced", error):
                     kopf.event(body, type="Warning", reason="SilenceFailed", message=error)
                 conditions.append(
                     condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
@@ -593,7 +586,7 @@ async def _write_switch(
 
     The mode is a fact of the calendar, not of the targets: `kubectl get ps` shows it
     from the switch on rather than after the tiers' patches (two more round trips, up
-    to 0.3 s each on a busy API server in bench/scale.py; a target timing out held it
+    to 0.5 s each on a busy API server in bench/scale.py; a target timing out held it
     back by its timeout). The evaluation's own write follows with the decisions. A
     failed write here is left to that one, which carries the mode as well.
     """
@@ -693,11 +686,7 @@ async def _publish_mode(
         await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
     except KubeError as exc:
         message = f"could not write mode {mode.mode.value} to ConfigMap {cm}: {exc}"
-        before: Mapping[str, Any] = next(
-            (c for c in previous.get("conditions") or () if c.get("type") == "ModePublished"),
-            {},
-        )
-        if (before.get("status"), before.get("message")) != ("False", message):
+        if not already_reported(previous, "ModePublished", message):
             kopf.event(body, type="Warning", reason="ModePublishFailed", message=message)
         metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
         return [condition("ModePublished", "False", exc.reason, message, generation)]
