@@ -150,16 +150,11 @@ def watched(cluster: Cluster, namespace: str, kind: str, name: str) -> Iterator[
     finally:
         watch.terminate()
         out, _ = watch.communicate(timeout=10)
-    decoder, at = json.JSONDecoder(), 0
-    while (at := _skip_space(out, at)) < len(out):
-        version, at = decoder.raw_decode(out, at)
+    decoder, rest = json.JSONDecoder(), out.lstrip()
+    while rest:  # kubectl prints one JSON document per version, back to back
+        version, end = decoder.raw_decode(rest)
         versions.append(version)
-
-
-def _skip_space(text: str, at: int) -> int:
-    while at < len(text) and text[at].isspace():
-        at += 1
-    return at
+        rest = rest[end:].lstrip()
 
 
 def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down(
