@@ -221,6 +221,32 @@ async def test_a_server_that_is_not_prometheus_is_a_bad_response(
     assert "not JSON" in str(caught.value)
 
 
+async def test_a_prometheus_that_says_it_is_unavailable_is_unreachable_not_malformed(
+    session: aiohttp.ClientSession,
+) -> None:
+    # What a Prometheus that is shutting down answers (seen when an e2e test stopped
+    # it mid-query), as does one starting up or a proxy whose Prometheus is down.
+    async def unavailable(request: web.Request) -> web.Response:
+        return web.Response(status=503, text="Service Unavailable")
+
+    app = web.Application()
+    app.router.add_route("*", "/api/v1/query", unavailable)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, LOOPBACK, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        client = PrometheusClient(session, f"http://{LOOPBACK}:{port}", timeout=TIMEOUT)
+        with pytest.raises(PrometheusError) as caught:
+            await client.query("up")
+    finally:
+        await runner.cleanup()
+
+    assert caught.value.reason == "PrometheusUnreachable"
+    assert "HTTP 503 'Service Unavailable'" in str(caught.value)
+
+
 async def test_query_many_keeps_going_when_one_query_fails(
     exporter: Exporter, prometheus: PrometheusServer, client: PrometheusClient
 ) -> None:

@@ -180,11 +180,22 @@ def as_prometheus_error(exc: BaseException, url: str, timeout: float) -> Prometh
     return None
 
 
+_UNAVAILABLE = (502, 503, 504)
+
+
 def _parse(status: int, body: bytes, url: str) -> float | None:
     try:
         document: Any = json.loads(body)
     except ValueError:
         snippet = body[:_SNIPPET].decode("utf-8", "replace").strip()
+        if status in _UNAVAILABLE:
+            # Prometheus starting or shutting down, or a proxy whose Prometheus is down,
+            # says so in plain text: an outage, not a malformed answer (Prometheus's own
+            # JSON errors, its query timeouts included, are read below).
+            raise PrometheusError(
+                "PrometheusUnreachable",
+                f"Prometheus at {url} is unavailable: HTTP {status} {snippet!r}.",
+            ) from None
         raise PrometheusError(
             "PrometheusBadResponse",
             f"Prometheus at {url} answered HTTP {status} that is not JSON: {snippet!r}.",
