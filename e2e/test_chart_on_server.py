@@ -167,6 +167,14 @@ def test_watch_namespaces_bind_the_rules_there_only(cluster: Cluster) -> None:
         ("RoleBinding", "wedsync-ci-b"),
     ]
     assert "--namespace=wedsync-ci-a" in args and "--namespace=wedsync-ci-b" in args
+    # targetWatch off: no read of the targets themselves, and the operator told so.
+    assert "--no-watch-targets" in args
+    rules = rules_by_role(docs, "wedsync-operator")[""]
+    assert [r["resources"] for r in rules if r["apiGroups"] == ["apps"]] == [
+        ["deployments/scale", "statefulsets/scale"]
+    ]
+    assert {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
+            "verbs": ["list"]} in rules  # fmt: skip
     assert secrets == {
         "apiGroups": [""],
         "resources": ["secrets"],
@@ -203,7 +211,10 @@ def test_no_rule_grants_more_than_the_operator_uses(cluster: Cluster) -> None:
                 assert not verbs & {"update", "delete", "deletecollection", "*", "escalate"}
                 assert "*" not in rule["resources"] and "*" not in rule["apiGroups"]
                 if rule["apiGroups"] == ["apps"]:
-                    assert all(r.endswith("/scale") for r in rule["resources"]), rule
+                    # Changed through /scale only; the targets themselves are only read
+                    # by the watch caches (list/watch, with targetWatch.enabled).
+                    scale = all(r.endswith("/scale") for r in rule["resources"])
+                    assert scale or verbs <= {"list", "watch"}, rule
                 if "secrets" in rule["resources"]:
                     assert verbs == {"get"}, rule
 

@@ -133,6 +133,42 @@ def test_a_namespaced_install_acts_in_its_namespaces_only(
     assert proc.slow_callbacks() == []
 
 
+def test_without_target_watch_the_operator_scales_through_scale_alone(
+    cluster: Cluster,
+    namespace: str,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    tmp_path: Path,
+) -> None:
+    # targetWatch.enabled=false grants no list/watch on Deployments, and
+    # --no-watch-targets (what the chart then passes) never asks for one.
+    ensure_crds(cluster)
+    kubeconfig = chart_identity(
+        cluster,
+        "wedsync-nowatch-op",
+        ("--set", "targetWatch.enabled=false", "--set", f"watchNamespaces={{{namespace}}}"),
+        "wedsync-rbac-system",
+    )
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
+    proc = OperatorProcess(
+        cluster,
+        tmp_path / "operator.log",
+        ("--standalone", "--namespace", namespace, "--no-watch-targets"),
+        kubeconfig=kubeconfig,
+    ).start()
+    try:
+        wait_replicas(cluster, namespace, "web", 4, timeout=30)
+    finally:
+        proc.stop()
+
+    assert not can_i(cluster, kubeconfig, "list", "deployments", "-n", namespace)
+    assert not can_i(cluster, kubeconfig, "watch", "horizontalpodautoscalers", "-n", namespace)
+    assert not refused_lines(proc.log()), "\n".join(refused_lines(proc.log()))
+    assert proc.slow_callbacks() == []
+
+
 def test_metric_driven_scale_up_works_as_the_charts_service_account(
     cluster: Cluster,
     namespace: str,
@@ -257,7 +293,11 @@ def test_what_the_chart_does_not_grant_is_refused(
     assert not can_i(cluster, identity, "delete", "deployments/web", *ns)
     assert can_i(cluster, identity, "patch", "deployments", "--subresource=scale", *ns)
     assert can_i(cluster, identity, "get", "statefulsets", "--subresource=scale", *ns)
+    # Read, for the watch caches: listed and watched, never fetched one by one.
     assert not can_i(cluster, identity, "get", "deployments", *ns)
+    assert can_i(cluster, identity, "watch", "deployments", *ns)
+    assert can_i(cluster, identity, "list", "statefulsets", *ns)
+    assert can_i(cluster, identity, "watch", "horizontalpodautoscalers.autoscaling", *ns)
     assert can_i(cluster, identity, "get", f"secrets/{SECRET}", *ns)
     assert not can_i(cluster, identity, "get", "secrets/some-other-secret", *ns)
     assert not can_i(cluster, identity, "list", "secrets", *ns)

@@ -222,6 +222,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         metrics_port=args.metrics_port or None,
         priority=args.priority,
         debug=args.debug,
+        watch_targets=args.watch_targets,
     )
     return 0
 
@@ -258,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="liveness endpoint URL (default: %(default)s)",
     )
     run.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    run.add_argument(
+        "--no-watch-targets",
+        dest="watch_targets",
+        action="store_false",
+        help="read each target's /scale and the HPAs at every evaluation instead of "
+        "watching Deployments, StatefulSets and HPAs (for RBAC that grants only */scale)",
+    )
     run.add_argument(
         "--priority",
         type=int,

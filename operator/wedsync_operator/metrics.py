@@ -124,6 +124,21 @@ def _on_gc(phase: str, info: dict[str, int]) -> None:
         )
 
 
+TARGET_READS = Counter(
+    f"{_P}_target_reads_total",
+    "Reads of a target's replicas or of a namespace's HPAs, by where they were answered: "
+    "a watch cache, or the API server (no cache, or one not current).",
+    ["source"],
+    registry=REGISTRY,
+)
+for _source in ("cache", "api"):
+    TARGET_READS.labels(source=_source)
+
+
+def observe_target_read(source: str) -> None:
+    TARGET_READS.labels(source=source).inc()
+
+
 def observe_query(seconds: float, outcome: str) -> None:
     PROMETHEUS_QUERY_DURATION.labels(outcome=outcome).observe(seconds)
 

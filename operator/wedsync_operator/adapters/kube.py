@@ -33,6 +33,9 @@ CONNECTIONS = 32
 # its concurrency, bounds its throughput: fewer requests beside an activation's make
 # each of its round trips shorter, at little cost to the routine evaluations.
 ORDINARY_WHILE_URGENT = 8
+# A watch ends server-side after its timeoutSeconds; this much longer, the client gives
+# up on a connection that went silently dead.
+WATCH_MARGIN_SECONDS = 30
 
 
 class KubeError(Exception):
@@ -50,7 +53,21 @@ class KubeError(Exception):
 class Scale:
     replicas: int  # spec.replicas: what is asked for
     status_replicas: int  # status.replicas: what exists
-    selector: str | None
+    # The object's version when read: tells a newer copy from an older one in the watch
+    # cache (adapters/kube_watch.py).
+    resource_version: str = ""
+
+
+def scale_of(body: Any) -> Scale:
+    """The replica counts of a /scale answer, or of a Deployment or StatefulSet itself
+    (same field names)."""
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    return Scale(
+        replicas=int(spec.get("replicas") or 0),
+        status_replicas=int(status.get("replicas") or 0),
+        resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""),
+    )
 
 
 @dataclass(eq=False)
@@ -142,7 +159,7 @@ class RequestSlots:
             waiter.set_result(urgent)
 
 
-def _base(api_version: str) -> str:
+def api_base(api_version: str) -> str:
     # Core kinds live under /api/v1, every other group under /apis/<group>/<version>.
     return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
 
@@ -173,6 +190,10 @@ class KubeClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=context, limit=CONNECTIONS),
             trust_env=False,
+        )
+        # Watches (adapters/kube_watch.py) hold a connection each for minutes.
+        self._watch_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=context, limit=0), trust_env=False
         )
         # Requests wait here for a connection; the timeout starts once one is free, so
         # it measures the API server, not a burst of our own requests (10,000 days
@@ -215,6 +236,10 @@ class KubeClient:
 
     async def close(self) -> None:
         await self._session.close()
+        await self._watch_session.close()
+        # A TLS connection closes over a few loop iterations (aiohttp's "graceful
+        # shutdown"): a watch cut short mid-stream is still closing here.
+        await asyncio.sleep(0.1)
 
     async def request(
         self,
@@ -273,7 +298,7 @@ class KubeClient:
         """The resource name of a kind, from API discovery (cached: it does not change)."""
         key = (api_version, kind)
         if key not in self._plurals:
-            found = await self.request("GET", _base(api_version))
+            found = await self.request("GET", api_base(api_version))
             for res in found.get("resources", []):
                 if "/" not in res["name"]:
                     self._plurals[(api_version, res["kind"])] = res["name"]
@@ -285,25 +310,21 @@ class KubeClient:
 
     async def _scale_path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
         plural = await self.plural(api_version, kind)
-        return f"{_base(api_version)}/namespaces/{namespace}/{plural}/{name}/scale"
+        return f"{api_base(api_version)}/namespaces/{namespace}/{plural}/{name}/scale"
 
     async def get_scale(self, api_version: str, kind: str, namespace: str, name: str) -> Scale:
-        body = await self.request("GET", await self._scale_path(api_version, kind, namespace, name))
-        spec = body.get("spec") or {}
-        status = body.get("status") or {}
-        return Scale(
-            replicas=int(spec.get("replicas") or 0),
-            status_replicas=int(status.get("replicas") or 0),
-            selector=status.get("selector"),
-        )
+        path = await self._scale_path(api_version, kind, namespace, name)
+        return scale_of(await self.request("GET", path))
 
     async def set_replicas(
         self, api_version: str, kind: str, namespace: str, name: str, replicas: int
-    ) -> None:
+    ) -> Scale:
+        """Returns the /scale the API server answers with (its new version)."""
         path = await self._scale_path(api_version, kind, namespace, name)
-        await self.request(
+        body = await self.request(
             "PATCH", path, {"spec": {"replicas": replicas}}, content_type=MERGE_PATCH
         )
+        return scale_of(body)
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> None:
         """Merge-patch the /status of one of our own objects."""
@@ -312,16 +333,84 @@ class KubeClient:
 
     async def list_own(self, plural: str, namespace: str, *, page: int = 500) -> list[Any]:
         """Every object of one of our kinds in a namespace, a page at a time."""
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}"
+        items, _ = await self.list_all(
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}", page=page
+        )
+        return items
+
+    async def list_all(self, path: str, *, page: int = 500) -> tuple[list[Any], str]:
+        """Every object of a collection, a page at a time, and the list's
+        resourceVersion (where a watch of the same collection starts)."""
         items: list[Any] = []
         token = ""
         while True:
             query = [("limit", str(page))] + ([("continue", token)] if token else [])
             found = await self.request("GET", path, query=query)
             items.extend(found.get("items") or ())
-            token = (found.get("metadata") or {}).get("continue") or ""
+            meta = found.get("metadata") or {}
+            token = meta.get("continue") or ""
             if not token:
-                return items
+                return items, str(meta.get("resourceVersion") or "")
+
+    async def watch(
+        self, path: str, resource_version: str, *, timeout_seconds: int
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of a collection from ``resource_version`` on (bookmarks included),
+        until the API server ends the watch after ``timeout_seconds``.
+
+        A watch holds its connection for minutes: it has its own connections, not one
+        of the request slots, and is bounded by its own timeout (the server's, plus a
+        margin for a silently dead connection). Raises ``KubeError`` as requests do.
+        """
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        headers = {"Accept": "application/json"}
+        # aiohttp's own timeout, not asyncio.timeout: this generator yields between
+        # reads, and a cancellation it schedules could land in the consumer's code.
+        timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds + WATCH_MARGIN_SECONDS, connect=self._timeout
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                token = await self._config.get_api_key_with_prefix("BearerToken")
+            if token:
+                headers["Authorization"] = token
+            async with self._watch_session.get(
+                self._host + path,
+                params=query,
+                headers=headers,
+                timeout=timeout,
+                proxy=self._config.proxy or None,
+                server_hostname=self._config.tls_server_name or None,
+            ) as response:
+                if response.status >= 300:
+                    raw = await response.read()
+                    raise KubeError(
+                        _reason(response.status),
+                        f"WATCH {path}: {_message(raw, response.reason)}",
+                        response.status,
+                    )
+                # One JSON document per line; a line can be longer than aiohttp's
+                # readline limit (an object with large annotations), so split here.
+                pending = b""
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+        except TimeoutError:
+            raise KubeError(
+                "KubernetesTimeout", f"WATCH {path}: no answer or no end in time"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise KubeError("KubernetesUnreachable", f"WATCH {path}: {exc}") from None
+        except ValueError:
+            raise KubeError("KubernetesError", f"WATCH {path}: an event is not JSON") from None
 
     async def apply_config_map(
         self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]

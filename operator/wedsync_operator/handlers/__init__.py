@@ -22,6 +22,7 @@ def run_operator(
     metrics_port: int | None,
     priority: int | None = None,
     debug: bool = False,
+    watch_targets: bool = True,
 ) -> None:
     """Start kopf with this package's handlers registered; blocks until stopped."""
     # As the `kopf` command does: INFO by default, so handler progress, posted Events
@@ -39,5 +40,5 @@ def run_operator(
         standalone=standalone,
         peering_name=None if standalone else peering,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(metrics_port=metrics_port),
+        memo=kopf.Memo(metrics_port=metrics_port, watch_targets=watch_targets),
     )

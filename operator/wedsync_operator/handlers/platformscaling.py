@@ -1,8 +1,9 @@
 """PlatformScaling wiring: one loop per policy that evaluates every ``interval.normal``
 (every ``interval.weddingDay`` in the mode), and at once when one of its WeddingDays
-changes phase. An evaluation: one batch of PromQL queries, a /scale read per target, the
-engine's decision, a /scale patch per change (database → cache → app when scaling up),
-then status, Events and metrics. Decisions live in engine/; this file only wires."""
+changes phase. An evaluation: one batch of PromQL queries, each target's replicas and
+the namespace's HPAs (from watch caches, adapters/kube_watch.py), the engine's decision,
+a /scale patch per change (database → cache → app when scaling up), then status, Events
+and metrics. Decisions live in engine/; this file only wires."""
 
 from __future__ import annotations
 
@@ -399,9 +400,7 @@ async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:
 async def _read_scales(runtime: Runtime, policy: PlatformScaling) -> dict[str, Scale | KubeError]:
     async def one(t: Target) -> Scale | KubeError:
         try:
-            return await runtime.kube.get_scale(
-                t.api_version, t.kind, policy.meta.namespace, t.name
-            )
+            return await runtime.targets.scale(t.api_version, t.kind, policy.meta.namespace, t.name)
         except KubeError as exc:
             return exc
 
@@ -417,7 +416,7 @@ async def _hpa_owners(
     """Which targets an HPA owns; a refusal is returned (and reported) rather than read
     as "none", which would make the operator fight an HPA it could not see."""
     try:
-        return await runtime.kube.hpa_owners(policy.meta.namespace)
+        return await runtime.targets.hpa_owners(policy.meta.namespace)
     except KubeError as exc:
         if exc.reason == "NotFound":
             return {}  # no autoscaling/v2 served: there is no HPA to coexist with
@@ -439,7 +438,7 @@ async def _apply(
         return False
     target = policy.target(d.target)
     try:
-        await runtime.kube.set_replicas(
+        await runtime.targets.set_replicas(
             target.api_version, target.kind, policy.meta.namespace, target.name, d.desired
         )
     except KubeError as exc:

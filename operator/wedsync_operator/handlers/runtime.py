@@ -20,6 +20,7 @@ import aiohttp
 
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.engine.mode import selector_matches
 from wedsync_operator.handlers.days import DayStore
 from wedsync_operator.model.types import LabelSelector
@@ -145,6 +146,7 @@ class Runtime:
     kube: KubeClient
     http: aiohttp.ClientSession
     datastores: DataStoreClients
+    targets: TargetCache  # replicas and HPA ownership, from watch caches where current
     wakeups: Wakeups = field(default_factory=Wakeups)
     days: DayStore = field(default_factory=DayStore)
 

@@ -15,6 +15,7 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.handlers.runtime import Logger, Runtime
 
 PREFIX = "wedsync.io"
@@ -86,11 +87,17 @@ async def operator_configure(
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
 
+    kube = await KubeClient.connect(request_timeout=10.0)
     memo.runtime = Runtime(
-        kube=await KubeClient.connect(request_timeout=10.0),
+        kube=kube,
         http=aiohttp.ClientSession(),
         # Redis clients and asyncpg pools, one per URL/DSN, made on first use.
         datastores=DataStoreClients(socket_timeout_s=10.0),
+        targets=TargetCache(
+            kube,
+            enabled=bool(memo.get("watch_targets", True)),
+            observer=metrics.observe_target_read,
+        ),
     )
     memo.gc_upkeep = asyncio.create_task(gc_upkeep(), name="gc_upkeep")
     port = memo.get("metrics_port")
@@ -106,6 +113,7 @@ async def operator_cleanup(*, memo: Any, **_: Any) -> None:
         upkeep.cancel()
     runtime: Runtime | None = memo.get("runtime")
     if runtime is not None:
+        await runtime.targets.close()
         await runtime.datastores.aclose(timeout_s=10.0)
         await runtime.http.close()
         await runtime.kube.close()

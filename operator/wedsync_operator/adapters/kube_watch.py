@@ -1,0 +1,246 @@
+"""Watch caches of the scale targets and HorizontalPodAutoscalers of the namespaces
+that have policies: an evaluation reads replicas and HPA ownership from memory instead
+of a `GET …/scale` per target and an HPA LIST per evaluation.
+
+Why: at 1,000 policies those reads were 4 requests per evaluation, 130 a second, and at
+an activation they were a round trip (0.1 to 0.5 s on a busy API server, bench/scale.py)
+before the first patch could go out. With the caches the patch is the first request.
+
+One cache per (collection, namespace), made at the first read of it: a LIST, then a
+WATCH from the list's resourceVersion, renewed as the server ends it. It answers only
+while its watch is known to be current (``synced``); before its first LIST, after an
+error and until the next LIST, or for a name it does not hold (just created, or
+absent), the read goes to the API server as before, so it never answers worse than a
+direct read. Deployments and StatefulSets are cached (their /scale is their
+spec.replicas and status.replicas); other scalable kinds are read through /scale.
+
+Our own patches update the cache from the API server's answer, so the next evaluation
+never reads the count from before its own patch while the watch event is on its way.
+A cache nobody read for ``IDLE_SECONDS`` stops at its next renewal (namespaces whose
+policies are gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from wedsync_operator.adapters.kube import KubeClient, KubeError, Scale, api_base, scale_of
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Kinds whose objects carry their /scale as spec.replicas and status.replicas.
+WATCHED_KINDS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")})
+HPA_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+# The server ends each watch after this many seconds (a random point, so that the
+# namespaces' watches do not all renew together); the cache then watches again from
+# where it was.
+WATCH_SECONDS = (240, 300)
+RETRY_SECONDS = (5.0, 300.0)  # first and longest wait before listing again after an error
+IDLE_SECONDS = 900.0
+
+
+def newer(candidate: str, held: str) -> bool:
+    """Whether ``candidate`` is a later version than ``held``. resourceVersions are
+    opaque to clients, but etcd's are revisions; anything else is taken as newer."""
+    try:
+        return int(candidate) >= int(held)
+    except ValueError:
+        return True
+
+
+class Reflector(Generic[T]):
+    """One collection of one namespace, kept as name → ``summarize(object)``."""
+
+    def __init__(self, kube: KubeClient, path: str, summarize: Callable[[Any], T]) -> None:
+        self._kube = kube
+        self.path = path
+        self._summarize = summarize
+        self.items: dict[str, T] = {}
+        self._versions: dict[str, str] = {}
+        self.synced = False
+        self.last_used = time.monotonic()
+        self._resource_version = ""
+        self._error: str | None = None
+
+    def get(self, name: str) -> T | None:
+        """The cached summary, or None when the cache cannot answer for this name."""
+        self.last_used = time.monotonic()
+        return self.items.get(name) if self.synced else None
+
+    def record(self, name: str, value: T, resource_version: str) -> None:
+        """A copy read elsewhere (our own patch's answer): kept if it is newer."""
+        if self.synced and name in self.items and newer(resource_version, self._versions[name]):
+            self.items[name] = value
+            self._versions[name] = resource_version
+
+    async def run(self, stopping: Callable[[], bool]) -> None:
+        """List, then watch, until ``stopping()`` says so at a renewal."""
+        wait = RETRY_SECONDS[0]
+        while not stopping():
+            try:
+                if not self.synced:
+                    await self._list()
+                await self._watch()
+                wait = RETRY_SECONDS[0]
+            except KubeError as exc:
+                # Reads go to the API server meanwhile: nothing is decided on a stale copy.
+                self.synced = False
+                if exc.status == 410:
+                    continue  # the version is too old to watch from (compacted): list again
+                if self._error != str(exc):
+                    log.warning("watch cache of %s: %s; reading directly", self.path, exc)
+                    self._error = str(exc)
+                await asyncio.sleep(wait * random.uniform(0.8, 1.2))
+                wait = min(wait * 2, RETRY_SECONDS[1])
+
+    async def _list(self) -> None:
+        objects, self._resource_version = await self._kube.list_all(self.path)
+        self.items, self._versions = {}, {}
+        for obj in objects:
+            self._put(obj)
+        self.synced = True
+        if self._error is not None:
+            log.info("watch cache of %s: listed again after an error", self.path)
+            self._error = None
+
+    def _put(self, obj: Mapping[str, Any]) -> None:
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        self.items[name] = self._summarize(obj)
+        self._versions[name] = str(meta.get("resourceVersion") or "")
+
+    async def _watch(self) -> None:
+        seconds = random.randint(*WATCH_SECONDS)
+        events = self._kube.watch(self.path, self._resource_version, timeout_seconds=seconds)
+        # No await in the loop body but the generator's own: the cache changes only
+        # between two events, never halfway through one.
+        async for event in events:
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                raise KubeError(
+                    "Expired" if obj.get("code") == 410 else "KubernetesError",
+                    f"WATCH {self.path}: {obj.get('message') or obj}",
+                    obj.get("code"),
+                )
+            meta = obj.get("metadata") or {}
+            self._resource_version = str(meta.get("resourceVersion") or self._resource_version)
+            if kind == "DELETED":
+                self.items.pop(str(meta.get("name")), None)
+                self._versions.pop(str(meta.get("name")), None)
+            elif kind in ("ADDED", "MODIFIED"):
+                self._put(obj)
+
+
+def _hpa_owner(hpa: Any) -> tuple[str, str]:
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return str(ref.get("kind")), str(ref.get("name"))
+
+
+@dataclass
+class _Running:
+    reflector: Reflector[Any]
+    task: asyncio.Task[None]
+
+
+class TargetCache:
+    """Reads of targets' replicas and of HPA ownership, from watch caches where one is
+    current, else from the API server; ``enabled=False`` always reads directly (an
+    install whose RBAC grants only ``*/scale``)."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        *,
+        enabled: bool = True,
+        observer: Callable[[str], None] | None = None,
+    ) -> None:
+        self._kube = kube
+        self.enabled = enabled
+        self._observer = observer
+        self._running: dict[str, _Running] = {}
+        self._closed = False
+
+    def _reflector(self, path: str, summarize: Callable[[Any], T]) -> Reflector[T] | None:
+        if not self.enabled or self._closed:
+            return None
+        running = self._running.get(path)
+        if running is None:
+            reflector = Reflector(self._kube, path, summarize)
+
+            def stopping() -> bool:
+                return self._closed or time.monotonic() - reflector.last_used > IDLE_SECONDS
+
+            # A fresh context: the task outlives the evaluation that started it, and
+            # must not carry that evaluation's request urgency (adapters/kube.py).
+            task = asyncio.create_task(
+                self._serve(path, reflector, stopping),
+                name=f"watch {path}",
+                context=contextvars.Context(),
+            )
+            running = self._running[path] = _Running(reflector, task)
+        return running.reflector
+
+    async def _serve(
+        self, path: str, reflector: Reflector[Any], stopping: Callable[[], bool]
+    ) -> None:
+        try:
+            await reflector.run(stopping)
+        finally:
+            self._running.pop(path, None)
+
+    def _observe(self, source: str) -> None:
+        if self._observer is not None:
+            self._observer(source)
+
+    async def _path(self, api_version: str, kind: str, namespace: str) -> str:
+        plural = await self._kube.plural(api_version, kind)
+        return f"{api_base(api_version)}/namespaces/{namespace}/{plural}"
+
+    async def scale(self, api_version: str, kind: str, namespace: str, name: str) -> Scale:
+        if (api_version, kind) in WATCHED_KINDS and self.enabled:
+            path = await self._path(api_version, kind, namespace)
+            reflector = self._reflector(path, scale_of)
+            found = reflector.get(name) if reflector else None
+            if found is not None:
+                self._observe("cache")
+                return found
+        self._observe("api")
+        return await self._kube.get_scale(api_version, kind, namespace, name)
+
+    async def set_replicas(
+        self, api_version: str, kind: str, namespace: str, name: str, replicas: int
+    ) -> None:
+        scale = await self._kube.set_replicas(api_version, kind, namespace, name, replicas)
+        if (api_version, kind) in WATCHED_KINDS and self.enabled:
+            running = self._running.get(await self._path(api_version, kind, namespace))
+            if running is not None:
+                running.reflector.record(name, scale, scale.resource_version)
+
+    async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
+        """(kind, name) of each target an HPA owns → the HPA's name."""
+        reflector = self._reflector(HPA_PATH.format(namespace=namespace), _hpa_owner)
+        if reflector is not None and reflector.synced:
+            reflector.last_used = time.monotonic()
+            self._observe("cache")
+            return {owned: hpa for hpa, owned in reflector.items.items()}
+        self._observe("api")
+        return await self._kube.hpa_owners(namespace)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = [r.task for r in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
