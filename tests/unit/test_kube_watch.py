@@ -6,7 +6,7 @@ from typing import cast
 
 import pytest
 
-from wedsync_operator.adapters.kube import KubeClient, Scale
+from wedsync_operator.adapters.kube import KubeClient, Scale, scale_of
 from wedsync_operator.adapters.kube_watch import Reflector, newer
 
 
@@ -26,7 +26,7 @@ def test_a_copy_is_newer_by_its_resource_version(candidate: str, held: str, expe
 
 
 def listed(replicas: int, version: str) -> Reflector[Scale]:
-    reflector: Reflector[Scale] = Reflector(cast(KubeClient, None), "/apis/apps/v1/x", lambda o: o)
+    reflector = Reflector(cast(KubeClient, None), "/apis/apps/v1/x", scale_of)
     reflector.items["web"] = Scale(replicas, replicas, version)
     reflector._versions["web"] = version
     reflector.synced = True
@@ -57,3 +57,18 @@ def test_a_cache_that_is_not_current_answers_nothing() -> None:
 
     assert reflector.get("web") is None
     assert reflector.items["web"].replicas == 2
+
+
+def test_a_watch_event_older_than_our_patch_answer_does_not_undo_it() -> None:
+    reflector = listed(2, "100")
+    reflector.record("web", Scale(5, 2, "105"), "105")
+
+    # An event from before the patch, delivered after its answer.
+    reflector._put({"metadata": {"name": "web", "resourceVersion": "103"},
+                    "spec": {"replicas": 3}})  # fmt: skip
+    kept = reflector.get("web")
+    reflector._put({"metadata": {"name": "web", "resourceVersion": "107"},
+                    "spec": {"replicas": 5}, "status": {"replicas": 5}})  # fmt: skip
+
+    assert kept == Scale(5, 2, "105")
+    assert reflector.get("web") == Scale(5, 5, "107")

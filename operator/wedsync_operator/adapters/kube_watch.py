@@ -85,23 +85,34 @@ class Reflector(Generic[T]):
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         """List, then watch, until ``stopping()`` says so at a renewal."""
-        wait = RETRY_SECONDS[0]
+        wait, expired = RETRY_SECONDS[0], False
         while not stopping():
+            started = time.monotonic()
             try:
                 if not self.synced:
                     await self._list()
                 await self._watch()
-                wait = RETRY_SECONDS[0]
             except KubeError as exc:
                 # Reads go to the API server meanwhile: nothing is decided on a stale copy.
                 self.synced = False
-                if exc.status == 410:
-                    continue  # the version is too old to watch from (compacted): list again
+                if exc.status == 410 and not expired:
+                    # The version is too old to watch from (compacted): list again now,
+                    # once; a second in a row waits like any error.
+                    expired = True
+                    continue
                 if self._error != str(exc):
                     log.warning("watch cache of %s: %s; reading directly", self.path, exc)
                     self._error = str(exc)
-                await asyncio.sleep(wait * random.uniform(0.8, 1.2))
-                wait = min(wait * 2, RETRY_SECONDS[1])
+            else:
+                expired = False
+                if time.monotonic() - started > 0.5:
+                    wait = RETRY_SECONDS[0]
+                    continue
+                # A watch the server ends at once, again and again, must not become a
+                # loop of requests: it waits as an error would, unwatched meanwhile.
+                self.synced = False
+            await asyncio.sleep(wait * random.uniform(0.8, 1.2))
+            wait = min(wait * 2, RETRY_SECONDS[1])
 
     async def _list(self) -> None:
         objects, self._resource_version = await self._kube.list_all(self.path)
@@ -116,8 +127,11 @@ class Reflector(Generic[T]):
     def _put(self, obj: Mapping[str, Any]) -> None:
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or "")
-        self.items[name] = self._summarize(obj)
-        self._versions[name] = str(meta.get("resourceVersion") or "")
+        version = str(meta.get("resourceVersion") or "")
+        # An event older than the answer to our own patch (record) does not undo it.
+        if name not in self._versions or newer(version, self._versions[name]):
+            self.items[name] = self._summarize(obj)
+            self._versions[name] = version
 
     async def _watch(self) -> None:
         seconds = random.randint(*WATCH_SECONDS)
