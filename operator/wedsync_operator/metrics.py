@@ -38,7 +38,7 @@ EVALUATION_ERRORS = Counter(
 )
 EVALUATION_DURATION = Histogram(
     f"{_P}_evaluation_duration_seconds",
-    "Time of one PlatformScaling evaluation: queries, /scale reads, decision, patches.",
+    "Time of one PlatformScaling evaluation: queries, reads, decision, patches.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )

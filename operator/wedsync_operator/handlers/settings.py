@@ -36,6 +36,8 @@ FULL_COLLECTION_EVERY_SECONDS = 3600.0
 # would keep for an hour: 1.5 GiB instead of 0.9 GiB at 10,000 days in bench/scale.py.
 # The first full collection comes sooner, once start-up is over.
 FIRST_FULL_COLLECTION_AFTER_SECONDS = 600.0
+# kopf's per-object workers at once, per watched resource (and namespace).
+WORKER_LIMIT = 200
 
 
 def full_collection_due(started: float, last_full: float | None, now: float) -> bool:
@@ -86,6 +88,15 @@ async def operator_configure(
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
+    # kopf starts a worker per object with events, each with its own requests (the
+    # finalizer it adds to a new object): unbounded, 10,000 new WeddingDays sent
+    # thousands of PATCHes at once, every one timed out, and the retries kept the API
+    # server saturated for minutes (37,000 failed attempts in one bench/scale.py
+    # start-up, the operator at 6.5 GiB). Bounded, they are served at the server's pace.
+    # A worker stays for ``idle_timeout`` after its last event: 1 s, not 5 s, so that
+    # the bound does not slow start-up by holding slots for idle objects.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = 1.0
 
     kube = await KubeClient.connect(request_timeout=10.0)
     memo.runtime = Runtime(
