@@ -66,6 +66,24 @@ async def cache(kube: KubeClient) -> AsyncIterator[tuple[TargetCache, Reads]]:
         await found.close()
 
 
+async def _read_from_cache(targets: TargetCache, reads: Reads, namespace: str, name: str) -> bool:
+    await targets.scale("apps/v1", "Deployment", namespace, name)
+    return reads.sources[-1] == "cache"
+
+
+async def web_in_cache(
+    cluster: Cluster, namespace: str, cache: tuple[TargetCache, Reads]
+) -> tuple[TargetCache, Reads]:
+    """Deployment web (2 replicas), once the cache answers for it."""
+    targets, reads = cache
+    apply(cluster, namespace, deployment("web", 2))
+    await eventually(
+        "a read answered by the cache",
+        lambda: _read_from_cache(targets, reads, namespace, "web"),
+    )
+    return targets, reads
+
+
 def hpa(name: str, target: str) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
@@ -106,12 +124,7 @@ async def test_replicas_come_from_the_watch_once_listed_and_follow_a_kubectl_sca
 async def test_our_own_patch_is_read_back_before_its_watch_event(
     cluster: Cluster, namespace: str, cache: tuple[TargetCache, Reads]
 ) -> None:
-    targets, reads = cache
-    apply(cluster, namespace, deployment("web", 2))
-    await eventually(
-        "a read answered by the cache",
-        lambda: _read_from_cache(targets, reads, namespace, "web"),
-    )
+    targets, reads = await web_in_cache(cluster, namespace, cache)
 
     await targets.set_replicas("apps/v1", "Deployment", namespace, "web", 6)
     # No await in between but the read itself: the watch event cannot have been handled.
@@ -122,20 +135,10 @@ async def test_our_own_patch_is_read_back_before_its_watch_event(
     assert cluster.get_json("deployment", "web", "-n", namespace)["spec"]["replicas"] == 6
 
 
-async def _read_from_cache(targets: TargetCache, reads: Reads, namespace: str, name: str) -> bool:
-    await targets.scale("apps/v1", "Deployment", namespace, name)
-    return reads.sources[-1] == "cache"
-
-
 async def test_a_deleted_target_is_read_from_the_api_server_and_reported_missing(
     cluster: Cluster, namespace: str, cache: tuple[TargetCache, Reads]
 ) -> None:
-    targets, reads = cache
-    apply(cluster, namespace, deployment("web", 2))
-    await eventually(
-        "a read answered by the cache",
-        lambda: _read_from_cache(targets, reads, namespace, "web"),
-    )
+    targets, reads = await web_in_cache(cluster, namespace, cache)
 
     cluster.kubectl("delete", "deployment/web", "-n", namespace, "--wait=true")
 
@@ -187,12 +190,7 @@ async def test_the_cache_stays_current_across_renewed_watches(
     # The server ends each watch after a second: the cache must watch again from where
     # it was, without missing the change made between two watches.
     monkeypatch.setattr(kube_watch, "WATCH_SECONDS", (1, 1))
-    targets, reads = cache
-    apply(cluster, namespace, deployment("web", 2))
-    await eventually(
-        "a read answered by the cache",
-        lambda: _read_from_cache(targets, reads, namespace, "web"),
-    )
+    targets, reads = await web_in_cache(cluster, namespace, cache)
 
     for replicas in (3, 4, 5):
         await asyncio.sleep(1.5)  # past a renewal

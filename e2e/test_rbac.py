@@ -90,6 +90,38 @@ def with_token_secret(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def namespaced_operator(
+    cluster: Cluster,
+    namespace: str,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+    tmp_path: Path,
+    release: str,
+    values: tuple[str, ...],
+    *args: str,
+) -> tuple[Path, OperatorProcess]:
+    """An operator for ``namespace`` alone, as a chart install watching only it would
+    run (its identity rendered with ``values``), over a CPU-driven policy on web (2
+    replicas, a metric that asks for 4)."""
+    ensure_crds(cluster)
+    kubeconfig = chart_identity(
+        cluster,
+        release,
+        (*values, "--set", f"watchNamespaces={{{namespace}}}"),
+        "wedsync-rbac-system",
+    )
+    set_cpu(cpu, prometheus, namespace, 160)
+    apply(cluster, namespace, deployment("web", 2))
+    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
+    proc = OperatorProcess(
+        cluster,
+        tmp_path / "operator.log",
+        ("--standalone", "--namespace", namespace, *args),
+        kubeconfig=kubeconfig,
+    ).start()
+    return kubeconfig, proc
+
+
 def test_a_namespaced_install_acts_in_its_namespaces_only(
     cluster: Cluster,
     namespace: str,
@@ -99,22 +131,9 @@ def test_a_namespaced_install_acts_in_its_namespaces_only(
 ) -> None:
     # First in the module: no cluster-wide operator of this module runs yet, so the
     # scaling below is the namespaced one's.
-    ensure_crds(cluster)
-    kubeconfig = chart_identity(
-        cluster,
-        f"wedsync-{namespace}",
-        ("--set", f"watchNamespaces={{{namespace}}}"),
-        "wedsync-rbac-system",
+    kubeconfig, proc = namespaced_operator(
+        cluster, namespace, prometheus, cpu, tmp_path, f"wedsync-{namespace}", ()
     )
-    set_cpu(cpu, prometheus, namespace, 160)
-    apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
-    proc = OperatorProcess(
-        cluster,
-        tmp_path / "operator.log",
-        ("--standalone", "--namespace", namespace),
-        kubeconfig=kubeconfig,
-    ).start()
     other_gen = unique_namespace(cluster, "other")
     other = next(other_gen)
     try:
@@ -142,22 +161,16 @@ def test_without_target_watch_the_operator_scales_through_scale_alone(
 ) -> None:
     # targetWatch.enabled=false grants no list/watch on Deployments, and
     # --no-watch-targets (what the chart then passes) never asks for one.
-    ensure_crds(cluster)
-    kubeconfig = chart_identity(
+    kubeconfig, proc = namespaced_operator(
         cluster,
+        namespace,
+        prometheus,
+        cpu,
+        tmp_path,
         "wedsync-nowatch-op",
-        ("--set", "targetWatch.enabled=false", "--set", f"watchNamespaces={{{namespace}}}"),
-        "wedsync-rbac-system",
+        ("--set", "targetWatch.enabled=false"),
+        "--no-watch-targets",
     )
-    set_cpu(cpu, prometheus, namespace, 160)
-    apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(max_replicas=4)))
-    proc = OperatorProcess(
-        cluster,
-        tmp_path / "operator.log",
-        ("--standalone", "--namespace", namespace, "--no-watch-targets"),
-        kubeconfig=kubeconfig,
-    ).start()
     try:
         wait_replicas(cluster, namespace, "web", 4, timeout=30)
     finally:
