@@ -36,6 +36,7 @@ ORDINARY_WHILE_URGENT = 8
 # A watch ends server-side after its timeoutSeconds; this much longer, the client gives
 # up on a connection that went silently dead.
 WATCH_MARGIN_SECONDS = 30
+HPA_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
 
 
 class KubeError(Exception):
@@ -159,6 +160,12 @@ class RequestSlots:
             waiter.set_result(urgent)
 
 
+def hpa_target(hpa: Any) -> tuple[str, str]:
+    """(kind, name) of the scale target a HorizontalPodAutoscaler owns."""
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return str(ref.get("kind")), str(ref.get("name"))
+
+
 def api_base(api_version: str) -> str:
     # Core kinds live under /api/v1, every other group under /apis/<group>/<version>.
     return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
@@ -241,6 +248,19 @@ class KubeClient:
         # shutdown"): a watch cut short mid-stream is still closing here.
         await asyncio.sleep(0.1)
 
+    async def _authorization(self) -> dict[str, str]:
+        """The Authorization header, if any. Refreshes an expiring service-account or
+        exec token first (an exec plugin runs a process: callers bound it by a timeout)."""
+        token = await self._config.get_api_key_with_prefix("BearerToken")
+        return {"Authorization": token} if token else {}
+
+    def _route(self) -> dict[str, Any]:
+        """How a request reaches the server: a kubeconfig proxy-url, a TLS server name."""
+        return {
+            "proxy": self._config.proxy or None,
+            "server_hostname": self._config.tls_server_name or None,
+        }
+
     async def request(
         self,
         method: str,
@@ -259,19 +279,14 @@ class KubeClient:
         async with self._slots.slot(_URGENCY.get()):
             try:
                 async with asyncio.timeout(self._timeout):
-                    # Refreshes an expiring service-account or exec token first (an exec
-                    # plugin runs a process: bounded by the same timeout).
-                    token = await self._config.get_api_key_with_prefix("BearerToken")
-                    if token:
-                        headers["Authorization"] = token
+                    headers.update(await self._authorization())
                     async with self._session.request(
                         method,
                         self._host + path,
                         params=query,
                         data=data,
                         headers=headers,
-                        proxy=self._config.proxy or None,
-                        server_hostname=self._config.tls_server_name or None,
+                        **self._route(),
                     ) as response:
                         # Bytes: json reads UTF-8 itself; text() would guess the charset.
                         raw = await response.read()
@@ -376,16 +391,9 @@ class KubeClient:
         )
         try:
             async with asyncio.timeout(self._timeout):
-                token = await self._config.get_api_key_with_prefix("BearerToken")
-            if token:
-                headers["Authorization"] = token
+                headers.update(await self._authorization())
             async with self._watch_session.get(
-                self._host + path,
-                params=query,
-                headers=headers,
-                timeout=timeout,
-                proxy=self._config.proxy or None,
-                server_hostname=self._config.tls_server_name or None,
+                self._host + path, params=query, headers=headers, timeout=timeout, **self._route()
             ) as response:
                 if response.status >= 300:
                     raw = await response.read()
@@ -441,14 +449,8 @@ class KubeClient:
 
     async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
         """(kind, name) of each scale target owned by a HorizontalPodAutoscaler → HPA name."""
-        found = await self.request(
-            "GET", f"/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
-        )
-        owners: dict[tuple[str, str], str] = {}
-        for hpa in found.get("items", []):
-            ref = hpa["spec"]["scaleTargetRef"]
-            owners[(ref["kind"], ref["name"])] = hpa["metadata"]["name"]
-        return owners
+        found = await self.request("GET", HPA_PATH.format(namespace=namespace))
+        return {hpa_target(hpa): hpa["metadata"]["name"] for hpa in found.get("items", [])}
 
 
 def _reason(status: int) -> str:

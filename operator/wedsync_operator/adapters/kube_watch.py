@@ -32,7 +32,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from wedsync_operator.adapters.kube import KubeClient, KubeError, Scale, api_base, scale_of
+from wedsync_operator.adapters.kube import (
+    HPA_PATH,
+    KubeClient,
+    KubeError,
+    Scale,
+    api_base,
+    hpa_target,
+    scale_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +48,6 @@ T = TypeVar("T")
 
 # Kinds whose objects carry their /scale as spec.replicas and status.replicas.
 WATCHED_KINDS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")})
-HPA_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
 # The server ends each watch after this many seconds (a random point, so that the
 # namespaces' watches do not all renew together); the cache then watches again from
 # where it was.
@@ -76,6 +83,11 @@ class Reflector(Generic[T]):
         """The cached summary, or None when the cache cannot answer for this name."""
         self.last_used = time.monotonic()
         return self.items.get(name) if self.synced else None
+
+    def snapshot(self) -> dict[str, T] | None:
+        """Every cached summary, or None when the cache cannot answer."""
+        self.last_used = time.monotonic()
+        return dict(self.items) if self.synced else None
 
     def record(self, name: str, value: T, resource_version: str) -> None:
         """A copy read elsewhere (our own patch's answer): kept if it is newer."""
@@ -153,11 +165,6 @@ class Reflector(Generic[T]):
                 self._versions.pop(str(meta.get("name")), None)
             elif kind in ("ADDED", "MODIFIED"):
                 self._put(obj)
-
-
-def _hpa_owner(hpa: Any) -> tuple[str, str]:
-    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-    return str(ref.get("kind")), str(ref.get("name"))
 
 
 @dataclass
@@ -242,11 +249,11 @@ class TargetCache:
 
     async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
         """(kind, name) of each target an HPA owns → the HPA's name."""
-        reflector = self._reflector(HPA_PATH.format(namespace=namespace), _hpa_owner)
-        if reflector is not None and reflector.synced:
-            reflector.last_used = time.monotonic()
+        reflector = self._reflector(HPA_PATH.format(namespace=namespace), hpa_target)
+        owned = reflector.snapshot() if reflector else None
+        if owned is not None:
             self._observe("cache")
-            return {owned: hpa for hpa, owned in reflector.items.items()}
+            return {target: hpa for hpa, target in owned.items()}
         self._observe("api")
         return await self._kube.hpa_owners(namespace)
 
