@@ -1,8 +1,11 @@
 """``wedsync-operator``: run the operator, validate manifests, plan a wedding day.
 
 wedsync-operator run [--namespace NS]... [--standalone]
-wedsync-operator validate -f FILE...
-wedsync-operator plan -f FILE... [--from T] [--to T] [--baseline TARGET=N] [-o json]
+wedsync-operator validate -f FILE|DIR|- [-R]...
+wedsync-operator plan -f FILE|DIR|- [-R]... [--from T] [--to T] [--baseline TARGET=N] [-o json]
+
+``-f`` reads files as kubectl does: a directory's .json, .yaml and .yml files in name order
+(``-R`` also its subdirectories), ``-`` standard input.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from wedsync_operator.model.types import PlatformScaling, WeddingDay
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+MANIFEST_SUFFIXES = (".json", ".yaml", ".yml")  # what kubectl reads from a directory
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,30 @@ class Loaded:
     obj: dict[str, Any]
 
 
-def _documents(paths: Sequence[str]) -> Iterator[Loaded]:
+def manifest_files(paths: Sequence[str], recursive: bool = False) -> list[str]:
+    """The files ``-f`` names, as kubectl reads them; ``-`` stands for standard input."""
+    files: list[str] = []
     for path in paths:
+        given = Path(path)
+        if path == "-" or given.is_file():
+            files.append(path)
+        elif given.is_dir():
+            found = sorted(
+                str(f)
+                for f in (given.rglob("*") if recursive else given.iterdir())
+                if f.is_file() and f.suffix in MANIFEST_SUFFIXES
+            )
+            if not found:
+                wanted = " ".join(MANIFEST_SUFFIXES)
+                raise FileNotFoundError(f"no manifests in {path}: recognized extensions are {wanted}")
+            files.extend(found)
+        else:
+            raise FileNotFoundError(f"the path {path!r} does not exist")
+    return files
+
+
+def _documents(paths: Sequence[str], recursive: bool = False) -> Iterator[Loaded]:
+    for path in manifest_files(paths, recursive):
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
         for i, doc in enumerate(yaml.safe_load_all(text)):
             if not isinstance(doc, dict):
@@ -72,17 +98,17 @@ def _check(obj: dict[str, Any]) -> tuple[WeddingDay | PlatformScaling | None, li
 
 
 def _ours(
-    paths: Sequence[str],
+    paths: Sequence[str], recursive: bool = False
 ) -> Iterator[tuple[Loaded, WeddingDay | PlatformScaling | None, list[str]]]:
     """Every wedsync.io object of the files, checked; other kinds are passed over."""
-    for doc in _documents(paths):
+    for doc in _documents(paths, recursive):
         if _is_ours(doc.obj):
             yield (doc, *_check(doc.obj))
 
 
 def cmd_validate(args: argparse.Namespace, out: TextIO) -> int:
     failed = 0
-    for doc, _, problems in _ours(args.files):
+    for doc, _, problems in _ours(args.files, args.recursive):
         if problems:
             failed += 1
             print(f"INVALID {_describe(doc.obj)} ({doc.source})", file=out)
@@ -184,7 +210,7 @@ def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
     days: list[WeddingDay] = []
     policies: list[PlatformScaling] = []
     invalid = 0
-    for doc, parsed, problems in _ours(args.files):
+    for doc, parsed, problems in _ours(args.files, args.recursive):
         if problems:
             invalid += 1
             print(
@@ -288,7 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="files",
         action="append",
         required=True,
-        help="YAML file with one or more objects; '-' for stdin (repeatable)",
+        help="manifest file, directory of manifests, or '-' for stdin (repeatable)",
+    )
+    validate.add_argument(
+        "-R",
+        "--recursive",
+        action="store_true",
+        help="read the directories given with -f recursively",
     )
     validate.set_defaults(func=cmd_validate)
 
@@ -301,7 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="files",
         action="append",
         required=True,
-        help="YAML file with WeddingDays and PlatformScalings (repeatable)",
+        help="manifest file, directory of manifests, or '-' for stdin (repeatable)",
+    )
+    plan.add_argument(
+        "-R",
+        "--recursive",
+        action="store_true",
+        help="read the directories given with -f recursively",
     )
     plan.add_argument(
         "--from",

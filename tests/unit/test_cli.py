@@ -108,3 +108,56 @@ def test_plan_refuses_a_time_without_an_offset(capsys: pytest.CaptureFixture[str
 
     assert exited.value.code == 2
     assert "needs an offset" in capsys.readouterr().err
+
+
+def test_validate_reads_a_directory_as_kubectl_does(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(Path(SATURDAY).read_text())
+    (tmp_path / "a.yml").write_text((REPO / "examples" / "platform.yaml").read_text())
+    (tmp_path / "notes.txt").write_text("not a manifest: {")
+    nested = tmp_path / "more"
+    nested.mkdir()
+    (nested / "c.json").write_text(json.dumps(_day("nested")))
+
+    code, out = run("validate", "-f", str(tmp_path))
+
+    assert code == 0
+    assert out.count("ok      ") == 4
+    assert "nested" not in out  # subdirectories only with -R
+
+
+def test_validate_recurses_into_subdirectories_with_r(tmp_path: Path) -> None:
+    nested = tmp_path / "more"
+    nested.mkdir()
+    (nested / "c.json").write_text(json.dumps(_day("nested")))
+
+    code, out = run("validate", "-R", "-f", str(tmp_path))
+
+    assert code == 0
+    assert "WeddingDay default/nested" in out
+
+
+def test_plan_reads_manifests_from_standard_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(Path(SATURDAY).read_text()))
+
+    code, out = run("plan", "-f", "-", "-o", "json")
+
+    assert code == 0
+    assert json.loads(out)["transitions"]
+
+
+def test_a_directory_without_manifests_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run("validate", "-f", str(tmp_path))
+
+    assert code == 2
+    assert "recognized extensions are .json .yaml .yml" in capsys.readouterr().err
+
+
+def _day(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "wedsync.io/v1alpha1",
+        "kind": "WeddingDay",
+        "metadata": {"name": name},
+        "spec": {"start": "2027-06-12T13:00:00Z", "end": "2027-06-12T20:00:00Z"},
+    }
