@@ -7,18 +7,21 @@
 #   e2e/cluster/up.sh [STATE_DIR]      # prints `export KUBECONFIG=...` on success
 #   e2e/cluster/down.sh [STATE_DIR]
 #
-# Env: WEDSYNC_NODES (fake nodes, default 3), WEDSYNC_CLUSTER_TIMEOUT (seconds, default 120),
+# Env: WEDSYNC_NODES (fake nodes, default 3), WEDSYNC_CLUSTER_TIMEOUT (seconds for the
+# components to come up once the binaries exist, default 120; the first build is not counted),
 # WEDSYNC_APISERVER_PROFILING=1 (serve /debug/pprof for `kubectl get --raw`, for bench/).
+# A state folder left by an earlier run that failed or was interrupted is stopped (its pid
+# files, then any process still naming the folder) and started afresh.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 state=$(mkdir -p "${1:-$repo/.cluster}" && cd "${1:-$repo/.cluster}" && pwd)
 nodes=${WEDSYNC_NODES:-3}
 profiling=false; [ "${WEDSYNC_APISERVER_PROFILING:-0}" = 1 ] && profiling=true
-deadline=$(( $(date +%s) + ${WEDSYNC_CLUSTER_TIMEOUT:-120} ))
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-fail() { log "ERROR: $*"; log "logs are in $state/logs"; exit 1; }
+# A failed start stops what it started (the folder and its logs stay for reading).
+fail() { log "ERROR: $*"; "$here/down.sh" --stop "$state" || true; log "logs are in $state/logs"; exit 1; }
 
 if [ -f "$state/kubeconfig" ] && "$here/down.sh" --check "$state" 2>/dev/null; then
   log "already running in $state"
@@ -26,8 +29,16 @@ if [ -f "$state/kubeconfig" ] && "$here/down.sh" --check "$state" 2>/dev/null; t
   exit 0
 fi
 
+if [ -n "$(ls -A "$state")" ]; then
+  log "stopping what an earlier, unfinished run left in $state"
+  "$here/down.sh" "$state"
+  mkdir -p "$state"
+fi
+
 bin=$("$here/build.sh" | tail -n 1)
 export PATH="$bin:$PATH"
+# The deadline starts after the build: a first build takes many minutes.
+deadline=$(( $(date +%s) + ${WEDSYNC_CLUSTER_TIMEOUT:-120} ))
 mkdir -p "$state"/{pki,logs,pids,etcd}
 
 free_port() {
@@ -100,7 +111,8 @@ wait_for() { # what command...
     sleep 0.5
   done
 }
-admin() { kubectl --kubeconfig "$state/admin.kubeconfig" "$@"; }
+# Every probe has its own timeout, so the deadline is checked even when a port hangs.
+admin() { kubectl --kubeconfig "$state/admin.kubeconfig" --request-timeout=5s "$@"; }
 
 # ------------------------------------------------------------------------ start
 log "starting etcd on 127.0.0.1:$etcd_port"
@@ -109,7 +121,7 @@ start etcd etcd --name wedsync --data-dir "$state/etcd" \
   --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
   --initial-cluster "wedsync=http://127.0.0.1:$etcd_peer" \
   --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
-wait_for etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
+wait_for etcd curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health"
 
 log "starting kube-apiserver on https://127.0.0.1:$api_port"
 start kube-apiserver kube-apiserver \
