@@ -89,9 +89,9 @@ def test_a_start_after_an_interrupted_one_stops_its_leftovers_and_comes_up(
         assert second.returncode == 0, second.stderr[-3000:]
         assert "stopping what an earlier, unfinished run left" in second.stderr
         assert not _running(etcd)
+        kubectl = [str(build_binaries() / "kubectl"), "--kubeconfig", str(state / "kubeconfig")]
         nodes = subprocess.run(
-            [str(build_binaries() / "kubectl"), "--kubeconfig", str(state / "kubeconfig")]
-            + ["get", "nodes", "-o", "name"],
+            [*kubectl, "get", "nodes", "-o", "name"],
             capture_output=True,
             text=True,
             timeout=30,

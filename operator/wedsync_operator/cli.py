@@ -54,7 +54,9 @@ def manifest_files(paths: Sequence[str], recursive: bool = False) -> list[str]:
             )
             if not found:
                 wanted = " ".join(MANIFEST_SUFFIXES)
-                raise FileNotFoundError(f"no manifests in {path}: recognized extensions are {wanted}")
+                raise FileNotFoundError(
+                    f"no manifests in {path}: recognized extensions are {wanted}"
+                )
             files.extend(found)
         else:
             raise FileNotFoundError(f"the path {path!r} does not exist")
