@@ -26,6 +26,7 @@ from wedsync_operator import __version__
 from wedsync_operator.engine.plan import Plan, build_plan
 from wedsync_operator.engine.schedule import ScheduleError, window
 from wedsync_operator.model import GROUP, InvalidSpec, parse_object
+from wedsync_operator.model.endpoints import EgressPolicy, endpoints_of, parse_rule
 from wedsync_operator.model.types import PlatformScaling, WeddingDay
 
 EXIT_INVALID = 1
@@ -136,6 +137,22 @@ def _parse_baseline(text: str) -> tuple[str, int]:
     if not sep or not count.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r}: write TARGET=REPLICAS, e.g. web=6")
     return name, int(count)
+
+
+def _endpoint_rule(text: str) -> str:
+    try:
+        parse_rule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _default_url(text: str) -> str:
+    try:
+        endpoints_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return text
 
 
 def _zone_arg(text: str) -> str:
@@ -251,6 +268,7 @@ def cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         priority=args.priority,
         debug=args.debug,
         watch_targets=args.watch_targets,
+        egress=EgressPolicy.from_flags(args.allow_endpoint, args.default_prometheus_url),
     )
     return 0
 
@@ -293,6 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="read each target's /scale and the HPAs at every evaluation instead of "
         "watching Deployments, StatefulSets and HPAs (for RBAC that grants only */scale)",
+    )
+    run.add_argument(
+        "--allow-endpoint",
+        action="append",
+        default=[],
+        metavar="[SCHEME://]HOST[:PORT]",
+        type=_endpoint_rule,
+        help="an endpoint policies may make the operator connect to (Prometheus, "
+        "Alertmanager, Redis, Postgres): HOST may use * wildcards or be a CIDR network; "
+        "repeatable; none: any host but link-local and metadata addresses",
+    )
+    run.add_argument(
+        "--default-prometheus-url",
+        metavar="URL",
+        type=_default_url,
+        help="Prometheus for policies that name none (spec.prometheus.url omitted)",
     )
     run.add_argument(
         "--priority",

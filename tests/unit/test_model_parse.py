@@ -244,7 +244,6 @@ def test_behaviour_rules_given_in_the_spec_replace_the_defaults() -> None:
             {"type": "Percent", "value": 5},
             "spec.metrics[0].target.type: must be Value, AverageValue or Utilization",
         ),
-        ("spec.prometheus", None, "spec.prometheus: is required when spec.metrics is set"),
         (
             "spec.prometheus",
             {"url": "prometheus:9090"},

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, Final, Literal
 
 import aiohttp
 
+from wedsync_operator.adapters.egress import answer_shape
 from wedsync_operator.engine.silences import (
     Silence,
     SilenceOwner,
@@ -39,11 +41,12 @@ __all__ = [
     "reconcile_silences",
 ]
 
+logger = logging.getLogger(__name__)
+
 Reason = Literal["AlertmanagerUnreachable", "AlertmanagerTimeout", "AlertmanagerBadResponse"]
 
 SILENCES_PATH: Final = "/api/v2/silences"
 SILENCE_PATH: Final = "/api/v2/silence/"
-_SNIPPET: Final = 200
 
 
 class AlertmanagerError(Exception):
@@ -82,9 +85,11 @@ class AlertmanagerClient:
         try:
             return [parse_silence(item) for item in document]
         except (KeyError, TypeError, ValueError) as exc:
+            logger.debug("Alertmanager at %s listed an unreadable silence: %r", self.url, exc)
             raise AlertmanagerError(
                 "AlertmanagerBadResponse",
-                f"Alertmanager at {self.url} listed a silence that cannot be read: {exc}.",
+                f"Alertmanager at {self.url} listed a silence that cannot be read "
+                f"({answer_shape(status, None, body)}).",
             ) from None
 
     async def create_silence(self, payload: Mapping[str, Any]) -> str:
@@ -132,9 +137,11 @@ class AlertmanagerClient:
                 "AlertmanagerUnreachable", f"The Alertmanager URL {self.url!r} is not valid."
             ) from None
         except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError) as exc:
+            # The exception's text may quote the answer: only its kind is reported.
             raise AlertmanagerError(
                 "AlertmanagerBadResponse",
-                f"Alertmanager at {self.url} sent a malformed response: {exc}.",
+                f"Alertmanager at {self.url} sent a malformed HTTP response "
+                f"({type(exc).__name__}).",
             ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
@@ -150,10 +157,12 @@ class AlertmanagerClient:
             raise self._bad(status, body, "a body that is not JSON") from None
 
     def _bad(self, status: int, body: bytes, what: str) -> AlertmanagerError:
-        snippet = body[:_SNIPPET].decode("utf-8", "replace").strip()
+        logger.debug("Alertmanager at %s answered %s: %r", self.url, what, body[:2000])
+        redirect = "; redirects are not followed" if 300 <= status < 400 else ""
         return AlertmanagerError(
             "AlertmanagerBadResponse",
-            f"Alertmanager at {self.url} answered HTTP {status} when {what}: {snippet!r}.",
+            f"Alertmanager at {self.url} answered {answer_shape(status, None, body)} "
+            f"when {what}{redirect}.",
         )
 
 

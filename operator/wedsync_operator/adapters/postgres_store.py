@@ -253,11 +253,17 @@ def _as_error(exc: BaseException, where: str, timeout: float, dsn: str) -> DataS
         return DataStoreError(
             "PostgresTimeout", f"Postgres at {where} did not answer within {timeout:g}s"
         )
+    # What the server said stays out of status (a policy's Secret may point anywhere):
+    # asyncpg's class names the error and SQLSTATE codes it; a connection failure's
+    # words are local and kept.
     if isinstance(exc, _AUTH_ERRORS):
         return DataStoreError(
-            "PostgresAuthFailed", f"Postgres at {where} refused the credentials: {detail}"
+            "PostgresAuthFailed",
+            f"Postgres at {where} refused the credentials ({type(exc).__name__})",
         )
     if isinstance(exc, _CONNECTION_ERRORS):
+        if isinstance(exc, asyncpg.PostgresError):  # sent by the server: its kind only
+            detail = type(exc).__name__
         return DataStoreError(
             "PostgresUnreachable", f"Postgres at {where} could not be reached: {detail}"
         )
@@ -265,7 +271,7 @@ def _as_error(exc: BaseException, where: str, timeout: float, dsn: str) -> DataS
         code = getattr(exc, "sqlstate", None)
         return DataStoreError(
             "PostgresQueryFailed",
-            f"Postgres at {where} rejected the query: {detail}"
+            f"Postgres at {where} rejected the query: {type(exc).__name__}"
             + (f" (SQLSTATE {code})" if code else ""),
         )
     return None

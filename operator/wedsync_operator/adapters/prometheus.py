@@ -21,6 +21,8 @@ from typing import Any, Final, Literal
 
 import aiohttp
 
+from wedsync_operator.adapters.egress import answer_shape
+
 __all__ = [
     "Outcome",
     "PrometheusClient",
@@ -41,8 +43,17 @@ Reason = Literal[
 Outcome = Literal["Success", "Missing"] | Reason
 
 QUERY_PATH: Final = "/api/v1/query"
-# Enough of an unexpected body to recognise it (an HTML login page, a proxy's error).
-_SNIPPET: Final = 200
+# Prometheus's documented errorType values, in the operator's words: the remote text
+# never reaches status or Events (a policy's URL may point at any endpoint it can reach).
+_ERROR_TYPES: Final = {
+    "bad_data": "the query is not valid PromQL or its parameters are wrong",
+    "execution": "the query failed while it ran",
+    "canceled": "the query was cancelled",
+    "internal": "Prometheus had an internal error",
+    "unavailable": "Prometheus is unavailable",
+    "not_found": "the API path was not found",
+    "not_acceptable": "the request was not acceptable",
+}
 
 
 class PrometheusError(Exception):
@@ -143,7 +154,17 @@ class PrometheusClient:
         ):
             body = await response.read()
             status = response.status
-        return _parse(status, body, self.url)
+            content_type = response.headers.get("Content-Type", "")
+        try:
+            return _parse(status, body, self.url)
+        except PrometheusError as exc:
+            # The answer itself only in the log: status and Events get its shape.
+            logger.debug("Prometheus at %s answered %r: %r", self.url, exc.reason, body[:2000])
+            if exc.reason == "PrometheusBadResponse" or status != 200:
+                raise PrometheusError(
+                    exc.reason, f"{exc.message} ({answer_shape(status, content_type, body)})"
+                ) from None
+            raise
 
     def _observe(self, started: float, outcome: Outcome) -> None:
         if self._observer is None:
@@ -165,8 +186,10 @@ def as_prometheus_error(exc: BaseException, url: str, timeout: float) -> Prometh
             "PrometheusTimeout", f"Prometheus at {url} did not answer within {timeout:g}s."
         )
     if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+        # The exception's text may quote the answer: only its kind is reported.
         return PrometheusError(
-            "PrometheusBadResponse", f"Prometheus at {url} sent a malformed response: {exc}."
+            "PrometheusBadResponse",
+            f"Prometheus at {url} sent a malformed HTTP response ({type(exc).__name__}).",
         )
     if isinstance(exc, aiohttp.InvalidURL):
         return PrometheusError(
@@ -184,33 +207,38 @@ _UNAVAILABLE = (502, 503, 504)
 
 
 def _parse(status: int, body: bytes, url: str) -> float | None:
+    if 300 <= status < 400:
+        raise PrometheusError(
+            "PrometheusBadResponse",
+            f"Prometheus at {url} answered with a redirect, which the operator does not follow",
+        )
     try:
         document: Any = json.loads(body)
     except ValueError:
-        snippet = body[:_SNIPPET].decode("utf-8", "replace").strip()
         if status in _UNAVAILABLE:
             # Prometheus starting or shutting down, or a proxy whose Prometheus is down,
             # says so in plain text: an outage, not a malformed answer (Prometheus's own
             # JSON errors, its query timeouts included, are read below).
             raise PrometheusError(
-                "PrometheusUnreachable",
-                f"Prometheus at {url} is unavailable: HTTP {status} {snippet!r}.",
+                "PrometheusUnreachable", f"Prometheus at {url} is unavailable"
             ) from None
         raise PrometheusError(
-            "PrometheusBadResponse",
-            f"Prometheus at {url} answered HTTP {status} that is not JSON: {snippet!r}.",
+            "PrometheusBadResponse", f"Prometheus at {url} answered with something not JSON"
         ) from None
     if not isinstance(document, dict) or document.get("status") not in ("success", "error"):
         raise _bad(url, status, "no status")
     if document["status"] == "error":
-        error_type = document.get("errorType") or "unknown"
-        error = document.get("error") or "(no details)"
+        error_type = document.get("errorType")
         if error_type == "timeout":
             raise PrometheusError(
-                "PrometheusTimeout", f"Prometheus at {url} gave up on the query: {error}."
+                "PrometheusTimeout", f"Prometheus at {url} gave up on the query (timeout)."
             )
+        known = error_type if isinstance(error_type, str) and error_type in _ERROR_TYPES else None
+        what = f"{known}: {_ERROR_TYPES[known]}" if known else "an unknown error type"
         raise PrometheusError(
-            "QueryFailed", f"Prometheus rejected the query ({error_type}): {error}."
+            "QueryFailed",
+            f"Prometheus rejected the query ({what}); Prometheus's own message is in the "
+            "operator's debug log, or run the query in the Prometheus UI.",
         )
     if status != 200:
         raise _bad(url, status, "status success with a non-200 HTTP code")
@@ -252,7 +280,7 @@ def _parse(status: int, body: bytes, url: str) -> float | None:
         raise PrometheusError(
             "QueryFailed", "The query returned a string where a number is needed."
         )
-    raise _bad(url, status, f"an unknown result type {result_type!r}")
+    raise _bad(url, status, "an unknown result type")
 
 
 def _sample_value(sample: Any, url: str, status: int) -> float | None:
@@ -262,7 +290,7 @@ def _sample_value(sample: Any, url: str, status: int) -> float | None:
     try:
         value = float(sample[1])
     except ValueError:
-        raise _bad(url, status, f"a sample value {sample[1]!r} that is not a number") from None
+        raise _bad(url, status, "a sample value that is not a number") from None
     return value if math.isfinite(value) else None
 
 

@@ -218,14 +218,18 @@ def _as_error(
         return DataStoreError(
             "RedisTimeout", f"Redis at {where} did not answer within {timeout:g}s"
         )
+    # What the server said stays out of status (a policy's Secret may point anywhere):
+    # the error's kind is reported; the local words of a connection failure are kept.
     if isinstance(exc, redis.exceptions.AuthenticationError):
         return DataStoreError(
-            "RedisAuthFailed", f"Redis at {where} refused the credentials: {detail}"
+            "RedisAuthFailed", f"Redis at {where} refused the credentials ({type(exc).__name__})"
         )
     if isinstance(exc, redis.exceptions.ConnectionError | OSError):
         return DataStoreError(
             "RedisUnreachable", f"Redis at {where} could not be reached: {detail}"
         )
     if isinstance(exc, redis.exceptions.RedisError):
-        return DataStoreError("RedisError", f"Redis at {where} answered with an error: {detail}")
+        return DataStoreError(
+            "RedisError", f"Redis at {where} answered with an error ({type(exc).__name__})"
+        )
     return None

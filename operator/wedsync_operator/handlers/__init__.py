@@ -11,6 +11,7 @@ import kopf
 from wedsync_operator.handlers import platformscaling as platformscaling
 from wedsync_operator.handlers import settings as settings
 from wedsync_operator.handlers import weddingday as weddingday
+from wedsync_operator.model.endpoints import EgressPolicy
 
 
 def run_operator(
@@ -23,6 +24,7 @@ def run_operator(
     priority: int | None = None,
     debug: bool = False,
     watch_targets: bool = True,
+    egress: EgressPolicy | None = None,
 ) -> None:
     """Start kopf with this package's handlers registered; blocks until stopped."""
     # As the `kopf` command does: INFO by default, so handler progress, posted Events
@@ -40,5 +42,7 @@ def run_operator(
         standalone=standalone,
         peering_name=None if standalone else peering,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(metrics_port=metrics_port, watch_targets=watch_targets),
+        memo=kopf.Memo(
+            metrics_port=metrics_port, watch_targets=watch_targets, egress=egress or EgressPolicy()
+        ),
     )

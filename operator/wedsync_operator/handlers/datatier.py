@@ -20,6 +20,7 @@ from wedsync_operator.adapters.alertmanager import (
     reconcile_silences,
 )
 from wedsync_operator.adapters.cache_warming import warm_cache
+from wedsync_operator.adapters.egress import EgressRefused, check_resolved
 from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, GateVerdict
@@ -30,8 +31,14 @@ from wedsync_operator.handlers.runtime import Runtime
 from wedsync_operator.model.types import PlatformScaling, Role, SecretKeyRef
 
 
-async def _secret(runtime: Runtime, namespace: str, ref: SecretKeyRef) -> str:
-    return await runtime.kube.secret_value(namespace, ref.name, ref.key)
+async def _secret_url(runtime: Runtime, namespace: str, ref: SecretKeyRef) -> str:
+    """A data store's URL from a Secret of the policy's namespace, if the operator may
+    connect there (EgressRefused otherwise; the URL itself is never in the message)."""
+    url = await runtime.kube.secret_value(namespace, ref.name, ref.key)
+    if (reason := runtime.egress.refusal(url)) is not None:
+        raise EgressRefused(f"the URL in Secret {ref.name} (key {ref.key}): {reason}")
+    await check_resolved(url)
+    return url
 
 
 def needs_gate(policy: PlatformScaling, d: Decision) -> bool:
@@ -58,18 +65,22 @@ async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateV
     namespace = policy.meta.namespace
     if d.role is Role.CACHE and (redis := policy.safety.redis) is not None:
         try:
-            url = await _secret(runtime, namespace, redis.secret)
+            url = await _secret_url(runtime, namespace, redis.secret)
         except KubeError as exc:
             return unreachable_verdict(Store.REDIS, str(exc), "SecretUnavailable")
+        except EgressRefused as exc:
+            return unreachable_verdict(Store.REDIS, str(exc), "EndpointNotAllowed")
         required = required_replicas(redis.min_replicas_in_sync, d.desired)
         return await redis_store.check_gate(runtime.datastores.redis(url), redis, required)
     postgres = policy.safety.postgres
     assert postgres is not None  # needs_gate checked it
     try:
-        dsn = await _secret(runtime, namespace, postgres.secret)
+        dsn = await _secret_url(runtime, namespace, postgres.secret)
         pool = await runtime.datastores.postgres(dsn)
     except KubeError as exc:
         return unreachable_verdict(Store.POSTGRES, str(exc), "SecretUnavailable")
+    except EgressRefused as exc:
+        return unreachable_verdict(Store.POSTGRES, str(exc), "EndpointNotAllowed")
     except Exception as exc:  # pool creation: a bad DSN; the gate fails closed
         return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresUnreachable")
     return await postgres_store.check_gate(pool, postgres, d.desired)
@@ -92,8 +103,8 @@ async def warm(
         return None  # a restart or the next tick: the work is done, do not repeat it
     namespace = policy.meta.namespace
     try:
-        url = await _secret(runtime, namespace, warming.redis)
-        dsn = await _secret(runtime, namespace, warming.postgres)
+        url = await _secret_url(runtime, namespace, warming.redis)
+        dsn = await _secret_url(runtime, namespace, warming.postgres)
         pool = await runtime.datastores.postgres(dsn)
     except Exception as exc:  # a missing Secret or an unusable DSN: report, retry next tick
         return {

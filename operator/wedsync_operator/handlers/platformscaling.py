@@ -59,6 +59,7 @@ from wedsync_operator.model import (
     InvalidSpec,
     parse_platform_scaling,
 )
+from wedsync_operator.model.endpoints import resolve_endpoints
 from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
 
 PLURAL = "platformscalings"
@@ -176,7 +177,7 @@ async def evaluate(
         previous = resumed(previous, now)
 
     try:
-        policy = parse_platform_scaling(body)
+        policy = resolve_endpoints(parse_platform_scaling(body), runtime.egress)
     except InvalidSpec as exc:
         await _report_invalid(runtime, body, exc, previous, generation, now, memory)
         return INVALID_RECHECK_SECONDS
@@ -363,7 +364,8 @@ async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:
         query = getattr(policy.health, field)
         if query:
             queries[key] = query
-    if not queries or policy.prometheus is None:
+    # A resolved policy's URL is set (model/endpoints.resolve_endpoints).
+    if not queries or policy.prometheus is None or policy.prometheus.url is None:
         return _Observed({}, {}, {})
     token = None
     if policy.prometheus.bearer_token is not None:

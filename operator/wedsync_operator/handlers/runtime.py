@@ -23,6 +23,7 @@ from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.engine.mode import selector_matches
 from wedsync_operator.handlers.days import DayStore
+from wedsync_operator.model.endpoints import EgressPolicy
 from wedsync_operator.model.types import LabelSelector
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -147,6 +148,7 @@ class Runtime:
     http: aiohttp.ClientSession
     datastores: DataStoreClients
     targets: TargetCache  # replicas and HPA ownership, from watch caches where current
+    egress: EgressPolicy = field(default_factory=EgressPolicy)  # where policies may point
     wakeups: Wakeups = field(default_factory=Wakeups)
     days: DayStore = field(default_factory=DayStore)
 

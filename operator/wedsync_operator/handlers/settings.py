@@ -14,9 +14,11 @@ import kopf
 
 from wedsync_operator import metrics
 from wedsync_operator.adapters.clients import DataStoreClients
+from wedsync_operator.adapters.egress import GuardedResolver
 from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.handlers.runtime import Logger, Runtime
+from wedsync_operator.model.endpoints import EgressPolicy
 
 PREFIX = "wedsync.io"
 FINALIZER = f"{PREFIX}/finalizer"
@@ -99,9 +101,17 @@ async def operator_configure(
     settings.queueing.idle_timeout = 1.0
 
     kube = await KubeClient.connect(request_timeout=10.0)
+    egress: EgressPolicy = memo.get("egress") or EgressPolicy()
+    if not egress.rules:
+        logger.warning(
+            "no --allow-endpoint given: policies may point the operator at any host "
+            "(link-local and metadata addresses excepted)"
+        )
     memo.runtime = Runtime(
         kube=kube,
-        http=aiohttp.ClientSession(),
+        # Every address a policy's URL resolves to is checked before a connection opens.
+        http=aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=GuardedResolver())),
+        egress=egress,
         # Redis clients and asyncpg pools, one per URL/DSN, made on first use.
         datastores=DataStoreClients(socket_timeout_s=10.0),
         targets=TargetCache(

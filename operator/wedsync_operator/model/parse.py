@@ -544,18 +544,19 @@ def parse_platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
                 r.fail(f"spec.metrics[{i}].targets", f"{n!r} is not a target of this policy")
 
     prometheus = None
-    if spec.get("prometheus") is not None:
+    # Without a block or a URL, the operator's default Prometheus URL is used
+    # (model/endpoints.resolve_endpoints reports a policy that needs one and has none).
+    wants_queries = bool(metrics) or any((spec.get("health") or {}).values())
+    if spec.get("prometheus") is not None or wants_queries:
         pr = r.mapping(spec, "prometheus", p)
         with r.guard():
             prometheus = t.PrometheusSpec(
-                url=r.get(pr, "url", "spec.prometheus", _url, required=True),
+                url=r.optional(pr, "url", "spec.prometheus", _url),
                 timeout=_field(
                     r, pr, "timeout", "spec.prometheus", _duration, timedelta(seconds=5)
                 ),
                 bearer_token=_optional_secret_ref(r, pr, "secretRef", "spec.prometheus", "token"),
             )
-    elif metrics:
-        r.fail("spec.prometheus", "is required when spec.metrics is set")
 
     iv = r.mapping(spec, "interval", p)
     intervals = t.Intervals(

@@ -152,7 +152,7 @@ class SecretKeyRef:
 
 @dataclass(frozen=True)
 class PrometheusSpec:
-    url: str
+    url: str | None  # None: the operator's default (--default-prometheus-url)
     timeout: timedelta = timedelta(seconds=5)
     bearer_token: SecretKeyRef | None = None
 
