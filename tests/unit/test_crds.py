@@ -332,7 +332,6 @@ CEL_RULES = {
     (PLATFORM_SCALING, "spec"): [
         "metric names must be unique",
         "metrics[].targets must name targets of this policy",
-        "prometheus is required when metrics are set",
     ],
     (PLATFORM_SCALING, "spec.targets"): ["target names must be unique"],
     (PLATFORM_SCALING, "spec.targets.[]"): [
