@@ -16,6 +16,10 @@ spec.replicas and status.replicas); other scalable kinds are read through /scale
 
 Our own patches update the cache from the API server's answer, so the next evaluation
 never reads the count from before its own patch while the watch event is on its way.
+resourceVersions are opaque (the API allows comparing them for equality only): the
+answer is held until the watch delivers that same version, since the events before it
+in the stream are older; an answer whose version the watch already delivered is stale.
+A watch restart may skip the version, so the hold ends after ``HOLD_SECONDS`` at most.
 A cache nobody read for ``IDLE_SECONDS`` stops at its next renewal (namespaces whose
 policies are gone).
 """
@@ -23,6 +27,7 @@ policies are gone).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import logging
@@ -54,15 +59,8 @@ WATCHED_KINDS = frozenset({("apps/v1", "Deployment"), ("apps/v1", "StatefulSet")
 WATCH_SECONDS = (240, 300)
 RETRY_SECONDS = (5.0, 300.0)  # first and longest wait before listing again after an error
 IDLE_SECONDS = 900.0
-
-
-def newer(candidate: str, held: str) -> bool:
-    """Whether ``candidate`` is a later version than ``held``. resourceVersions are
-    opaque to clients, but etcd's are revisions; anything else is taken as newer."""
-    try:
-        return int(candidate) >= int(held)
-    except ValueError:
-        return True
+HOLD_SECONDS = 30.0  # longest wait for the watch to deliver our own patch's version
+SEEN_VERSIONS = 16  # per object: the versions the watch delivered lately
 
 
 class Reflector(Generic[T]):
@@ -73,7 +71,10 @@ class Reflector(Generic[T]):
         self.path = path
         self._summarize = summarize
         self.items: dict[str, T] = {}
-        self._versions: dict[str, str] = {}
+        # name → the versions the watch (or list) delivered lately, newest last.
+        self._seen: dict[str, collections.deque[str]] = {}
+        # name → (version of our own patch's answer, monotonic time the hold ends).
+        self._held: dict[str, tuple[str, float]] = {}
         self.synced = False
         self.last_used = time.monotonic()
         self._resource_version = ""
@@ -90,10 +91,14 @@ class Reflector(Generic[T]):
         return dict(self.items) if self.synced else None
 
     def record(self, name: str, value: T, resource_version: str) -> None:
-        """A copy read elsewhere (our own patch's answer): kept if it is newer."""
-        if self.synced and name in self.items and newer(resource_version, self._versions[name]):
-            self.items[name] = value
-            self._versions[name] = resource_version
+        """A copy read elsewhere (our own patch's answer): held until the watch delivers
+        the same version, unless the watch has delivered it already (then it is stale)."""
+        if not self.synced or name not in self.items:
+            return
+        if resource_version in self._seen.get(name, ()):
+            return
+        self.items[name] = value
+        self._held[name] = (resource_version, time.monotonic() + HOLD_SECONDS)
 
     async def run(self, stopping: Callable[[], bool]) -> None:
         """List, then watch, until ``stopping()`` says so at a renewal."""
@@ -128,7 +133,9 @@ class Reflector(Generic[T]):
 
     async def _list(self) -> None:
         objects, self._resource_version = await self._kube.list_all(self.path)
-        self.items, self._versions = {}, {}
+        # A fresh snapshot: it may predate a held answer, which the next evaluation's
+        # absolute patch then repeats; it never raises a count.
+        self.items, self._seen, self._held = {}, {}, {}
         for obj in objects:
             self._put(obj)
         self.synced = True
@@ -140,10 +147,13 @@ class Reflector(Generic[T]):
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or "")
         version = str(meta.get("resourceVersion") or "")
-        # An event older than the answer to our own patch (record) does not undo it.
-        if name not in self._versions or newer(version, self._versions[name]):
-            self.items[name] = self._summarize(obj)
-            self._versions[name] = version
+        self._seen.setdefault(name, collections.deque(maxlen=SEEN_VERSIONS)).append(version)
+        held = self._held.get(name)
+        if held is not None:
+            if version != held[0] and time.monotonic() < held[1]:
+                return  # from before our own patch: the stream has not reached it yet
+            del self._held[name]
+        self.items[name] = self._summarize(obj)
 
     async def _watch(self) -> None:
         seconds = random.randint(*WATCH_SECONDS)
@@ -161,8 +171,8 @@ class Reflector(Generic[T]):
             meta = obj.get("metadata") or {}
             self._resource_version = str(meta.get("resourceVersion") or self._resource_version)
             if kind == "DELETED":
-                self.items.pop(str(meta.get("name")), None)
-                self._versions.pop(str(meta.get("name")), None)
+                for known in (self.items, self._seen, self._held):
+                    known.pop(str(meta.get("name")), None)
             elif kind in ("ADDED", "MODIFIED"):
                 self._put(obj)
 
