@@ -9,8 +9,8 @@ from typing import cast
 
 import pytest
 
-from wedsync_operator.adapters.kube import KubeClient, Scale, scale_of
 from wedsync_operator.adapters import kube_watch
+from wedsync_operator.adapters.kube import KubeClient, Scale, scale_of
 from wedsync_operator.adapters.kube_watch import Reflector
 
 
