@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from wedsync_operator.model.words import shown
+
 _PART = re.compile(r"([0-9]+)(ms|s|m|h)")
 # [0-9], not \d (which takes any Unicode digit), and fullmatch, not $ (which passes a
 # trailing newline): the same text the CRD's Go pattern accepts.
@@ -24,13 +26,13 @@ def parse_duration(text: str) -> timedelta:
     an OverflowError from timedelta.
     """
     if not isinstance(text, str) or not _WHOLE.fullmatch(text):
-        raise ValueError(f"{text!r} is not a duration; write it like 90s, 30m, 2h or 1h30m")
+        raise ValueError(f"{shown(text)} is not a duration; write it like 90s, 30m, 2h or 1h30m")
     # Python refuses int() of over 4300 digits: such text is out of range anyway.
     if len(text) > 4000:
-        raise DurationOverflow(f"{text[:20]}... is too long to be a duration")
+        raise DurationOverflow(f"{shown(text)} is too long to be a duration")
     ms = sum(int(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text))
     if ms > _MAX_MS:
-        raise DurationOverflow(f"{text!r} is too long to be a duration")
+        raise DurationOverflow(f"{shown(text)} is too long to be a duration")
     return timedelta(milliseconds=ms)
 
 

@@ -22,6 +22,7 @@ from wedsync_operator.model import bounds
 from wedsync_operator.model import types as t
 from wedsync_operator.model.bounds import DurationBound
 from wedsync_operator.model.durations import DurationOverflow, parse_duration
+from wedsync_operator.model.words import shown
 
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
@@ -80,7 +81,7 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.fail(f"{path}.{key}", "must be an object")
+            self.fail(_join(path, key), "must be an object")
             return {}
         return value
 
@@ -89,7 +90,7 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.fail(f"{path}.{key}", "must be a list")
+            self.fail(_join(path, key), "must be a list")
             return []
         return value
 
@@ -99,7 +100,7 @@ class _Reader:
         """The items of a list of objects, with their paths; an item that is not an
         object is recorded and skipped."""
         for i, item in enumerate(self.items(obj, key, path)):
-            where = f"{path}.{key}[{i}]"
+            where = f"{_join(path, key)}[{i}]"
             if isinstance(item, Mapping):
                 yield where, item
             else:
@@ -116,7 +117,7 @@ class _Reader:
         required: bool = False,
     ) -> T:
         value = obj.get(key)
-        where = f"{path}.{key}"
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")
@@ -145,17 +146,22 @@ class _Abort(Exception):
     pass
 
 
+def _join(path: str, key: str) -> str:
+    # A top-level field is "spec", not ".spec".
+    return f"{path}.{key}" if path else key
+
+
 # ----------------------------------------------------------------------- converters
 
 
 def _int(minimum: int | None = None, maximum: int = bounds.INT32_MAX) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be an integer, not {value!r}")
+            raise ValueError(f"must be an integer, not {shown(value)}")
         if minimum is not None and value < minimum:
-            raise ValueError(f"must be at least {minimum}, not {value}")
+            raise ValueError(f"must be at least {minimum}, not {shown(value)}")
         if value > maximum:
-            raise ValueError(f"must be at most {maximum}, not {value}")
+            raise ValueError(f"must be at most {maximum}, not {shown(value)}")
         return value
 
     return convert
@@ -163,13 +169,13 @@ def _int(minimum: int | None = None, maximum: int = bounds.INT32_MAX) -> Callabl
 
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"must be a non-empty string, not {value!r}")
+        raise ValueError(f"must be a non-empty string, not {shown(value)}")
     return value
 
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {value!r}")
+        raise ValueError(f"must be true or false, not {shown(value)}")
     return value
 
 
@@ -185,9 +191,9 @@ def _within(bound: DurationBound) -> Callable[[Any], timedelta]:
         try:
             duration = parse_duration(value)
         except DurationOverflow:
-            raise ValueError(f"{bound.message}, not {value!r}") from None
+            raise ValueError(f"{bound.message}, not {shown(value)}") from None
         if not bound.holds(duration):
-            raise ValueError(f"{bound.message}, not {value!r}")
+            raise ValueError(f"{bound.message}, not {shown(value)}")
         return duration
 
     return convert
@@ -200,14 +206,14 @@ def _positive_number(value: Any) -> float:
     except ValueError:
         number = 0.0
     if number <= 0:
-        raise ValueError(f'must be a positive number such as 80 or "0.5", not {value!r}')
+        raise ValueError(f'must be a positive number such as 80 or "0.5", not {shown(value)}')
     return number
 
 
 def _url(value: Any) -> str:
     text = _str(value)
     if not re.match(r"^https?://[^\s/]+", text):
-        raise ValueError(f"must be an http:// or https:// URL, not {text!r}")
+        raise ValueError(f"must be an http:// or https:// URL, not {shown(text)}")
     return text.rstrip("/")
 
 
@@ -218,7 +224,7 @@ def _zone(value: Any) -> str:
     # OSError: a name of a directory ("Europe") or too long for the file system.
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
-            f"{name!r} is not an IANA time zone name; use one such as Europe/London "
+            f"{shown(name)} is not an IANA time zone name; use one such as Europe/London "
             "or America/New_York"
         ) from None
     return name
@@ -232,13 +238,13 @@ def _wall_time(value: Any) -> t.WallTime:
         wall = t.WallTime(datetime.fromisoformat(text.replace("Z", "+00:00")), absolute=True)
     else:
         raise ValueError(
-            f"{text[:40]!r} is not a time; write RFC 3339 with an offset "
+            f"{shown(text)} is not a time; write RFC 3339 with an offset "
             "(2027-06-12T14:00:00+01:00) or a local time (2027-06-12T14:00:00) together "
             "with spec.timeZone"
         )
     # The year as written (the CRD's rule reads the text), before any offset applies.
     if not bounds.YEAR_MIN <= wall.local.year <= bounds.YEAR_MAX:
-        raise ValueError(f"{bounds.YEAR_MESSAGE}, not {text!r}")
+        raise ValueError(f"{bounds.YEAR_MESSAGE}, not {shown(text)}")
     return wall
 
 
@@ -251,7 +257,9 @@ def _decimal(value: Any) -> float:
         and _DECIMAL.fullmatch(value)
     ):
         return float(value)
-    raise ValueError(f'must be a decimal number written as a string such as "1.5", not {value!r}')
+    raise ValueError(
+        f'must be a decimal number written as a string such as "1.5", not {shown(value)}'
+    )
 
 
 # ----------------------------------------------------------------------------- shared
@@ -296,7 +304,8 @@ def _selector(r: _Reader, spec: Mapping[str, Any], path: str) -> t.LabelSelector
             op = r.get(expr, "operator", epath, _str, required=True)
             if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
                 r.fail(
-                    f"{epath}.operator", f"must be In, NotIn, Exists or DoesNotExist, not {op!r}"
+                    f"{epath}.operator",
+                    f"must be In, NotIn, Exists or DoesNotExist, not {shown(op)}",
                 )
                 continue
             values = tuple(str(v) for v in r.items(expr, "values", epath))
@@ -399,7 +408,7 @@ def _target(r: _Reader, raw: Mapping[str, Any], path: str) -> t.Target:
     try:
         role = t.Role(role_text)
     except ValueError:
-        r.fail(f"{path}.role", f"must be app, cache or database, not {role_text!r}")
+        r.fail(f"{path}.role", f"must be app, cache or database, not {shown(role_text)}")
         role = t.Role.APP
     target = t.Target(
         api_version=_field(r, raw, "apiVersion", path, _str, "apps/v1"),
@@ -439,7 +448,9 @@ def _metric(r: _Reader, raw: Mapping[str, Any], path: str) -> t.Metric:
     try:
         target_type = t.MetricTargetType(type_text)
     except ValueError:
-        r.fail(f"{tpath}.type", f"must be Value, AverageValue or Utilization, not {type_text!r}")
+        r.fail(
+            f"{tpath}.type", f"must be Value, AverageValue or Utilization, not {shown(type_text)}"
+        )
         raise _Abort from None
     wd_target = r.mapping(raw, "weddingDayTarget", path)
     return t.Metric(
@@ -465,14 +476,14 @@ def _rules(
     try:
         select = t.SelectPolicy(select_text)
     except ValueError:
-        r.fail(f"{where}.selectPolicy", f"must be Max, Min or Disabled, not {select_text!r}")
+        r.fail(f"{where}.selectPolicy", f"must be Max, Min or Disabled, not {shown(select_text)}")
         select = default.select_policy
     policies: list[t.ScalingPolicy] = []
     for ppath, pol in r.each(raw, "policies", where):
         with r.guard():
             type_text = r.get(pol, "type", ppath, _str, required=True)
             if type_text not in ("Pods", "Percent"):
-                r.fail(f"{ppath}.type", f"must be Pods or Percent, not {type_text!r}")
+                r.fail(f"{ppath}.type", f"must be Pods or Percent, not {shown(type_text)}")
                 continue
             policies.append(
                 t.ScalingPolicy(
@@ -634,7 +645,7 @@ def _platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
     for i, m in enumerate(metrics):
         for n in m.targets:
             if n not in names:
-                r.fail(f"spec.metrics[{i}].targets", f"{n!r} is not a target of this policy")
+                r.fail(f"spec.metrics[{i}].targets", f"{shown(n)} is not a target of this policy")
 
     prometheus = None
     if spec.get("prometheus") is not None:
@@ -684,7 +695,9 @@ def _platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
     try:
         conflict = t.HPAConflict(conflict_text)
     except ValueError:
-        r.fail("spec.hpaConflict", f"must be RaiseMinReplicas or Refuse, not {conflict_text!r}")
+        r.fail(
+            "spec.hpaConflict", f"must be RaiseMinReplicas or Refuse, not {shown(conflict_text)}"
+        )
         conflict = t.HPAConflict.RAISE_MIN_REPLICAS
 
     policy = t.PlatformScaling(
@@ -711,7 +724,7 @@ def _unique(r: _Reader, names: list[str], path: str, message: str) -> None:
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            r.fail(path, f"{message}: {n!r} appears more than once")
+            r.fail(path, f"{message}: {shown(n)} appears more than once")
         seen.add(n)
 
 
@@ -726,7 +739,11 @@ def parse_object(obj: Mapping[str, Any]) -> t.WeddingDay | t.PlatformScaling:
         raise InvalidSpec(
             str(kind),
             name,
-            [FieldError("apiVersion", f"must be {API_VERSION}, not {obj.get('apiVersion')!r}")],
+            [
+                FieldError(
+                    "apiVersion", f"must be {API_VERSION}, not {shown(obj.get('apiVersion'))}"
+                )
+            ],
         )
     if kind == WEDDING_DAY:
         return parse_wedding_day(obj)
