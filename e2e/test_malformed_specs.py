@@ -81,6 +81,9 @@ DAY_CASES = [
     ("start-words", _day(start="next saturday"), "spec.start"),
     ("start-number", _day(start=20270612), "spec.start"),
     ("start-fraction", _day(start="2027-06-12T14:00:00.5Z"), "spec.start"),
+    ("start-february-30", _day(start="2027-02-30T14:00:00Z"), "spec.start"),
+    ("end-april-31", _day(end="2027-04-31T14:00:00Z"), "spec.end"),
+    ("start-february-29-2027", _day(start="2027-02-29T14:00:00"), "spec.start"),
     ("start-missing", _without(_day(), "start"), "spec.start"),
     ("end-missing", _without(_day(), "end"), "spec.end"),
     ("end-before-start", _day(end="2027-06-12T12:00:00Z"), "spec.end"),
@@ -383,6 +386,9 @@ def test_malformed_specs_are_refused_or_flagged_and_never_delay_a_healthy_policy
     tmp_path: Path,
 ) -> None:
     assert len(CASES) + len(legacy_objects) >= 60
+    leap = {"apiVersion": "wedsync.io/v1alpha1", "kind": WD, "metadata": {"name": "leap-day"}}
+    leap["spec"] = _day(start="2028-02-29T14:00:00Z", end="2028-02-29T23:00:00Z")
+    apply(cluster, namespace, leap)  # a real 29 February passes the date rule
     apply(cluster, namespace, deployment("web", 1))
     healthy = {
         "apiVersion": "wedsync.io/v1alpha1",

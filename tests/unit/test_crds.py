@@ -351,8 +351,8 @@ CEL_RULES = {
         "keyTemplate must contain the placeholder {key}"
     ],
     # The bounds: one rule per field, made in model/bounds.py (checked below).
-    (WEDDING_DAY, "spec.start"): [bounds.YEAR_MESSAGE],
-    (WEDDING_DAY, "spec.end"): [bounds.YEAR_MESSAGE],
+    (WEDDING_DAY, "spec.start"): [bounds.YEAR_MESSAGE, bounds.DATE_MESSAGE],
+    (WEDDING_DAY, "spec.end"): [bounds.YEAR_MESSAGE, bounds.DATE_MESSAGE],
     **{(FILES[kind], path): [b.message] for (kind, path), b in bounds.DURATIONS.items()},
 }
 
@@ -402,7 +402,8 @@ def test_each_duration_is_bounded_by_the_models_own_rule(kind: str, path: str) -
 def test_start_and_end_are_bounded_to_the_models_years(field: str) -> None:
     node = at(root_schema(WEDDING_DAY), f"spec.{field}")
     assert node["x-kubernetes-validations"] == [
-        {"rule": bounds.YEAR_CEL_RULE, "message": bounds.YEAR_MESSAGE}
+        {"rule": bounds.YEAR_CEL_RULE, "message": bounds.YEAR_MESSAGE},
+        {"rule": bounds.DATE_CEL_RULE, "message": bounds.DATE_MESSAGE},
     ]
     # The rule compares text: it reads the year only because the pattern starts with it.
     assert node["pattern"].startswith("^[0-9]{4}-")
@@ -725,6 +726,7 @@ def test_invalid_examples_cover_each_broken_input() -> None:
         "lead-time-overflows",
         "wind-down-too-long",
         "start-before-horizon",
+        "start-february-30",
         "end-at-calendar-end",
         "prometheus-timeout-zero",
         "interval-overflows",

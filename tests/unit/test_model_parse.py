@@ -285,6 +285,8 @@ BOUNDED_DAY_FIELDS = [
     ("spec.windDown", "1" * 40 + "h", "spec.windDown: must be at most 32 characters"),
     ("spec.start", "1999-12-31T23:00:00", "spec.start: must be in the years 2000 to 2199"),
     ("spec.end", "9999-12-31T23:00:00Z", "spec.end: must be in the years 2000 to 2199"),
+    ("spec.start", "2027-02-29T14:00:00", "spec.start: must be a date and time that exists"),
+    ("spec.end", "2027-04-31T23:00:00Z", "spec.end: must be a date and time that exists"),
     ("spec.end", "2027-06-12T23:00:00\n", "spec.end: '2027-06-12T23:00:00\\n' is not a time"),
     ("spec.end", "٢٠٢٧-06-12T23:00:00", "spec.end: '٢٠٢٧-06-12T23:00:00' is not a time"),
     ("spec.leadTime", "2h\n", "spec.leadTime: '2h\\n' is not a duration"),

@@ -99,3 +99,16 @@ DURATIONS: dict[tuple[str, str], DurationBound] = {
 YEAR_MESSAGE = f"must be in the years {YEAR_MIN} to {YEAR_MAX}"
 # start and end begin with four digits (the schema's pattern): text order is year order.
 YEAR_CEL_RULE = f"self >= '{YEAR_MIN}' && self < '{YEAR_MAX + 1}'"
+
+# The pattern lets 2027-02-30 and 2027-04-31 through, and CEL's timestamp() then fails
+# inside "end must be after start" with a message that names no field: this rule names
+# it. Guarded by a match, so substring() never runs on text too short for it.
+DATE_MESSAGE = "must be a date and time that exists (no 30 February, no 31 April)"
+_Y = "int(self.substring(0, 4))"
+_M = "self.substring(5, 7)"
+_D = "int(self.substring(8, 10))"
+DATE_CEL_RULE = (
+    "!self.matches('^[0-9]{4}-[0-9]{2}-[0-9]{2}T') || "
+    f"({_M} == '02' ? {_D} <= ({_Y} % 4 == 0 && ({_Y} % 100 != 0 || {_Y} % 400 == 0) ? 29 : 28)"
+    f" : !({_M} in ['04', '06', '09', '11']) || {_D} <= 30)"
+)

@@ -232,10 +232,13 @@ def _zone(value: Any) -> str:
 
 def _wall_time(value: Any) -> t.WallTime:
     text = _str(value)
-    if _LOCAL_TIME.fullmatch(text):
-        wall = t.WallTime(datetime.fromisoformat(text), absolute=False)
-    elif _OFFSET_TIME.fullmatch(text):
-        wall = t.WallTime(datetime.fromisoformat(text.replace("Z", "+00:00")), absolute=True)
+    local = _LOCAL_TIME.fullmatch(text)
+    if local or _OFFSET_TIME.fullmatch(text):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{bounds.DATE_MESSAGE}, not {shown(text)}") from None
+        wall = t.WallTime(when, absolute=not local)
     else:
         raise ValueError(
             f"{shown(text)} is not a time; write RFC 3339 with an offset "
