@@ -29,7 +29,7 @@ from wedsync_operator.engine.schedule import (
     try_window,
     window,
 )
-from wedsync_operator.engine.status import states_from_status
+from wedsync_operator.engine.status import states_from_status, wedding_day_status
 from wedsync_operator.model import (
     InvalidSpec,
     PlatformScaling,
@@ -465,9 +465,20 @@ def run_day(day: WeddingDay) -> None:
         assert exc.field.startswith("spec."), exc
         w = None
     assert (try_window(day) is None) == (w is None or day.cancelled)
-    phase_at(day, NOW)
+    phase = phase_at(day, NOW)
     after = next_transition(day, NOW)
     assert after is None or after > NOW
+    # The status the day's handler would write from these.
+    written = wedding_day_status(
+        phase=phase,
+        window=try_window(day),
+        next_transition=after,
+        message="m",
+        generation=1,
+        previous={},
+        now=NOW,
+    )
+    assert written["phase"] == phase.value
 
 
 def run_policy(policy: PlatformScaling, days: list[WeddingDay], values: list[Any]) -> None:
