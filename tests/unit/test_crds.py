@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from wedsync_operator.model import types
+from wedsync_operator.model import InvalidSpec, bounds, parse_object, types
+from wedsync_operator.model.durations import parse_duration as model_duration
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT / "crds"
@@ -34,6 +35,7 @@ TZ_SCRIPT = ROOT / "hack" / "update_crd_timezones.py"
 WEDDING_DAY = "wedsync.io_weddingdays.yaml"
 PLATFORM_SCALING = "wedsync.io_platformscalings.yaml"
 KINDS = {WEDDING_DAY: "WeddingDay", PLATFORM_SCALING: "PlatformScaling"}
+FILES = {kind: name for name, kind in KINDS.items()}
 SHORT_NAMES = {WEDDING_DAY: "wd", PLATFORM_SCALING: "ps"}
 
 DURATION_PATTERN = "^([0-9]+(ms|s|m|h))+$"
@@ -347,6 +349,10 @@ CEL_RULES = {
     (PLATFORM_SCALING, "spec.weddingDay.cacheWarming"): [
         "keyTemplate must contain the placeholder {key}"
     ],
+    # The bounds: one rule per field, made in model/bounds.py (checked below).
+    (WEDDING_DAY, "spec.start"): [bounds.YEAR_MESSAGE, bounds.DATE_MESSAGE],
+    (WEDDING_DAY, "spec.end"): [bounds.YEAR_MESSAGE, bounds.DATE_MESSAGE],
+    **{(FILES[kind], path): [b.message] for (kind, path), b in bounds.DURATIONS.items()},
 }
 
 
@@ -375,6 +381,53 @@ def test_cel_rules_are_guarded_and_point_at_real_fields(name: str) -> None:
             for used in re.findall(r"self\.([A-Za-z]+)", rule["rule"]):
                 if used in node.get("properties", {}) and used not in node.get("required", []):
                     assert f"has(self.{used})" in rule["rule"], f"{path}: {used} unguarded"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"), sorted(bounds.DURATIONS), ids=[p for _, p in sorted(bounds.DURATIONS)]
+)
+def test_each_duration_is_bounded_by_the_models_own_rule(kind: str, path: str) -> None:
+    bound = bounds.DURATIONS[(kind, path)]
+    node = at(root_schema(FILES[kind]), path)
+
+    assert node["x-kubernetes-validations"] == [{"rule": bound.cel_rule, "message": bound.message}]
+    assert f"From {bound.low} to {bound.high}" in node["description"]
+    assert node["maxLength"] == bounds.DURATION_MAX_LENGTH
+    if "default" in node:
+        assert bound.holds(model_duration(node["default"]))
+
+
+@pytest.mark.parametrize("field", ["start", "end"])
+def test_start_and_end_are_bounded_to_the_models_years(field: str) -> None:
+    node = at(root_schema(WEDDING_DAY), f"spec.{field}")
+    assert node["x-kubernetes-validations"] == [
+        {"rule": bounds.YEAR_CEL_RULE, "message": bounds.YEAR_MESSAGE},
+        {"rule": bounds.DATE_CEL_RULE, "message": bounds.DATE_MESSAGE},
+    ]
+    # The rule compares text: it reads the year only because the pattern starts with it.
+    assert node["pattern"].startswith("^[0-9]{4}-")
+
+
+def test_the_cel_duration_guard_refuses_only_what_every_bound_refuses() -> None:
+    """duration() in CEL fails on values past ~2562047h (Go's limit): the guard in front
+    of it must let through no text that could reach that, and refuse nothing in bounds."""
+    guard = re.search(r"self\.matches\('([^']+)'\)", bounds.LEAD_TIME.cel_rule)
+    assert guard
+    parts = {
+        unit: int(digits) for digits, unit in re.findall(r"\{1,(\d+)\}(ms|h|m|s)", guard.group(1))
+    }
+    assert set(parts) == {"h", "m", "s", "ms"}
+    highest = max(b.maximum for b in bounds.DURATIONS.values())
+    go_limit = timedelta(hours=2562047)
+    densest = timedelta(0)  # the most duration one character of a passing text can add
+    for unit, digits in parts.items():
+        smallest_refused = model_duration(f"1{'0' * digits}{unit}")
+        largest_passed = model_duration(f"{'9' * digits}{unit}")
+        assert smallest_refused > highest, unit
+        densest = max(densest, largest_passed / (digits + len(unit)))
+        assert re.fullmatch(guard.group(1).strip("^$"), f"{'9' * digits}{unit}")
+        assert not re.fullmatch(guard.group(1).strip("^$"), f"1{'0' * digits}{unit}")
+    assert densest * bounds.DURATION_MAX_LENGTH < go_limit
 
 
 # -------------------------------------------------------------------------- patterns
@@ -668,6 +721,20 @@ def test_valid_examples_conform_to_the_schema(path: Path) -> None:
 
 def test_invalid_examples_cover_each_broken_input() -> None:
     assert {p.stem for p in INVALID_FILES} == {
+        # One per bound (model/bounds.py), named after the input an SRE could write.
+        "lead-time-overflows",
+        "wind-down-too-long",
+        "start-before-horizon",
+        "start-february-30",
+        "end-at-calendar-end",
+        "prometheus-timeout-zero",
+        "interval-overflows",
+        "wedding-interval-too-short",
+        "cache-ttl-too-long",
+        "readiness-deadline-too-long",
+        "redis-timeout-too-long",
+        "postgres-timeout-zero",
+        "replica-lag-too-long",
         "end-before-start",
         "min-greater-than-max",
         "unknown-zone",
@@ -695,7 +762,22 @@ def test_each_invalid_example_declares_expected_message(path: Path) -> None:
     crd_text = (CRDS / {v: k for k, v in KINDS.items()}[doc["kind"]]).read_text(encoding="utf-8")
     messages = [m for _, ms in CEL_RULES.items() for m in ms]
     pattern = re.fullmatch(r"should match '(.+)'", expected)
-    if pattern:
+    # A field's own rule: the server names the field before the message.
+    on_field = re.fullmatch(r'(spec\.[A-Za-z.]+): Invalid value: "([^"]*)": (.+)', expected)
+    if on_field:
+        field, value, message = on_field.groups()
+        kind = FILES[doc["kind"]]
+        assert message in CEL_RULES[(kind, field)], f"{field} has no rule saying {message!r}"
+        node: Any = doc
+        for key in field.split("."):
+            node = node[key]
+        assert node == value
+        assert validate_object(doc) == []
+        # And the model refuses it the same way: for objects stored before the rule.
+        with pytest.raises(InvalidSpec) as info:
+            parse_object(doc)
+        assert [str(e) for e in info.value.errors if e.path == field], info.value
+    elif pattern:
         assert pattern.group(1) in crd_text
         # The schema rejects it already, with that very pattern.
         assert any(expected in e for e in validate_object(doc))

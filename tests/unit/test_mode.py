@@ -305,3 +305,25 @@ def test_mode_switches_ignores_days_of_other_policies() -> None:
         selector=LabelSelector(match_labels=(("tier", "web"),)),
     )
     assert mode_switches(other, [web_only], z("2027-06-01T00:00"), z("2027-06-30T00:00")) == []
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "lead", "wind_down"),
+    [
+        ("9999-12-31T20:00:00Z", "9999-12-31T23:00:00Z", 2, 48),  # end + windDown past 9999
+        ("0001-01-01T01:00:00Z", "0001-01-01T05:00:00Z", 48, 1),  # start - leadTime before 1
+        ("2027-06-12T12:00:00Z", "2027-06-12T18:00:00Z", 10**9, 1),  # leadTime past the calendar
+    ],
+)
+def test_a_day_at_the_calendar_edge_is_left_out_and_never_stops_a_valid_day(
+    start: str, end: str, lead: int, wind_down: int
+) -> None:
+    edge = day("edge", start, end, lead_hours=lead, wind_down_hours=wind_down)
+    valid = day("saturday", "2027-06-12T14:00:00Z", "2027-06-12T23:00:00Z")
+    t = z("2027-06-12T15:00:00")
+
+    mode = resolve_mode(policy(), [edge, valid], t)
+    switches = mode_switches(policy(), [edge, valid], z("2027-06-12T00:00:00"), t)
+
+    assert mode.on and mode.active_days == ("saturday",)
+    assert switches == [(z("2027-06-12T12:00:00"), Mode.WEDDING_DAY)]

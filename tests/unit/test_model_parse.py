@@ -273,3 +273,109 @@ def test_invalid_policy_fields_are_reported_with_their_path(
 def test_an_object_of_another_api_group_is_refused() -> None:
     errors = _errors(_with(POLICY, "apiVersion", "autoscaling/v2"))
     assert errors == ["apiVersion: must be wedsync.io/v1alpha1, not 'autoscaling/v2'"]
+
+
+# ------------------------------------------------------------------ bounds (issue 15)
+
+BOUNDED_DAY_FIELDS = [
+    ("spec.leadTime", "99999999999h", "spec.leadTime: must be a duration from 0s to 168h"),
+    ("spec.leadTime", "169h", "spec.leadTime: must be a duration from 0s to 168h (7 days)"),
+    ("spec.windDown", "99999999999h", "spec.windDown: must be a duration from 0s to 168h"),
+    ("spec.windDown", "1" * 40 + "h", "spec.windDown: must be at most 32 characters"),
+    ("spec.start", "1999-12-31T23:00:00", "spec.start: must be in the years 2000 to 2199"),
+    ("spec.end", "9999-12-31T23:00:00Z", "spec.end: must be in the years 2000 to 2199"),
+    ("spec.start", "2027-02-29T14:00:00", "spec.start: must be a date and time that exists"),
+    ("spec.end", "2027-04-31T23:00:00Z", "spec.end: must be a date and time that exists"),
+    ("spec.end", "2027-06-12T23:00:00\n", "spec.end: '2027-06-12T23:00:00\\n' is not a time"),
+    ("spec.end", "٢٠٢٧-06-12T23:00:00", "spec.end: '٢٠٢٧-06-12T23:00:00' is not a time"),
+    ("spec.leadTime", "2h\n", "spec.leadTime: '2h\\n' is not a duration"),
+    ("spec.timeZone", "Europe", "spec.timeZone: 'Europe' is not an IANA time zone"),
+    ("spec.timeZone", "x" * 300, "spec.timeZone: '" + "x" * 56 + "... is not an IANA"),
+    ("spec.expectedGuests", 2**40, "spec.expectedGuests: must be at most 2147483647"),
+    ("spec.loadFactor", "9" * 400, "spec.loadFactor: must be a decimal number"),
+    ("spec.policySelector", {"matchLabels": ["a"]}, "spec.policySelector.matchLabels: must be an"),
+    (
+        "spec.policySelector",
+        {"matchExpressions": ["tier"]},
+        "spec.policySelector.matchExpressions[0]: must be an object",
+    ),
+    (
+        "spec.policySelector",
+        {"matchExpressions": [{"key": "a", "operator": "In", "values": 5}]},
+        "spec.policySelector.matchExpressions[0].values: must be a list",
+    ),
+    ("metadata", {"name": "d", "labels": "gold", "generation": "x"}, "metadata.labels: must be"),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), BOUNDED_DAY_FIELDS)
+def test_a_wedding_day_out_of_bounds_is_refused_with_its_field_not_an_exception(
+    path: str, value: Any, expected: str
+) -> None:
+    errors = _errors(_with(WEDDING_DAY, path, value))
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+BOUNDED_POLICY_FIELDS = [
+    ("spec.interval", {"normal": "99999999999h"}, "spec.interval.normal: must be a duration"),
+    ("spec.interval", {"weddingDay": "2h"}, "spec.interval.weddingDay: must be a duration from"),
+    ("spec.interval", {"normal": "999ms"}, "spec.interval.normal: must be a duration from 1s to"),
+    (
+        "spec.prometheus",
+        {"url": "http://p:9090", "timeout": "0s"},
+        "spec.prometheus.timeout: must be a duration from 100ms to 60s, not '0s'",
+    ),
+    (
+        "spec.weddingDay",
+        {"readinessDeadline": "200h"},
+        "spec.weddingDay.readinessDeadline: must be a duration from 0s to 168h",
+    ),
+    (
+        "spec.weddingDay",
+        {"cacheWarming": {"ttl": "0s"}},
+        "spec.weddingDay.cacheWarming.ttl: must be a duration from 1s to 720h",
+    ),
+    (
+        "spec.safety",
+        {"postgres": {"secretRef": {"name": "pg"}, "maxReplicaLag": "2h"}},
+        "spec.safety.postgres.maxReplicaLag: must be a duration from 0s to 1h",
+    ),
+    (
+        "spec.safety",
+        {"redis": {"secretRef": {"name": "r"}, "timeout": "5m"}},
+        "spec.safety.redis.timeout: must be a duration from 100ms to 60s",
+    ),
+    ("spec.targets.0.maxReplicas", 2**31, "spec.targets[0].maxReplicas: must be at most"),
+    ("spec.targets.0", "web", "spec.targets[0]: must be an object"),
+    ("spec.targets", "web", "spec.targets: must be a list"),
+    ("spec.metrics.0", 7, "spec.metrics[0]: must be an object"),
+    (
+        "spec.metrics.0.target",
+        {"type": "Value", "value": "1" * 33},
+        "spec.metrics[0].target.value: must be a positive number",
+    ),
+    (
+        "spec.behavior",
+        {"scaleUp": {"policies": [None, "x"]}},
+        "spec.behavior.scaleUp.policies[1]: must be an object",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), BOUNDED_POLICY_FIELDS)
+def test_a_policy_out_of_bounds_is_refused_with_its_field_not_an_exception(
+    path: str, value: Any, expected: str
+) -> None:
+    errors = _errors(_with(POLICY, path, value))
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+@pytest.mark.parametrize("spec", [None, "spec", ["a"], {"start": {"a": 1}, "end": [1]}])
+def test_a_wedding_day_of_the_wrong_shape_is_refused_not_raised(spec: Any) -> None:
+    with pytest.raises(InvalidSpec):
+        parse_wedding_day({**WEDDING_DAY, "spec": spec})
+
+
+def test_durations_too_long_for_any_clock_are_refused_not_overflowed() -> None:
+    with pytest.raises(ValueError, match="too long to be a duration"):
+        parse_duration("99999999999999h")

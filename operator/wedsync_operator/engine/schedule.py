@@ -9,7 +9,7 @@ argument; nothing here reads a clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -158,10 +158,24 @@ class Window:
     mode_end: datetime
 
 
+def _in_calendar(field: str, compute: Callable[[], datetime]) -> datetime:
+    # The model bounds the years and durations; a WeddingDay built past it (or a bound
+    # loosened later) must still fail as this day's ScheduleError, not as an
+    # OverflowError in every policy that reads the day.
+    try:
+        return compute()
+    except OverflowError:
+        raise ScheduleError(field, "lies outside the calendar (years 1 to 9999)") from None
+
+
 def window(wd: WeddingDay) -> Window:
     """The day's window; raises ScheduleError when it cannot be honoured."""
-    start = to_utc(wd.start, wd.time_zone, field="spec.start", prefer="earlier")
-    end = to_utc(wd.end, wd.time_zone, field="spec.end", prefer="later")
+    start = _in_calendar(
+        "spec.start", lambda: to_utc(wd.start, wd.time_zone, field="spec.start", prefer="earlier")
+    )
+    end = _in_calendar(
+        "spec.end", lambda: to_utc(wd.end, wd.time_zone, field="spec.end", prefer="later")
+    )
     if end <= start:
         raise ScheduleError(
             "spec.end",
@@ -175,7 +189,10 @@ def window(wd: WeddingDay) -> Window:
     if wd.wind_down < timedelta(0):
         raise ScheduleError("spec.windDown", f"{wd.wind_down} is negative")
     return Window(
-        start=start, end=end, mode_start=start - wd.lead_time, mode_end=end + wd.wind_down
+        start=start,
+        end=end,
+        mode_start=_in_calendar("spec.leadTime", lambda: start - wd.lead_time),
+        mode_end=_in_calendar("spec.windDown", lambda: end + wd.wind_down),
     )
 
 

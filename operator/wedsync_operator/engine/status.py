@@ -76,7 +76,11 @@ def wedding_day_status(
     generation: int,
     previous: Mapping[str, Any],
     now: datetime,
+    failure: str = "ScheduleInvalid",
 ) -> dict[str, Any]:
+    """The day's status; ``failure`` is the Ready reason when the phase is Failed
+    (``InvalidSpec``: a field out of the schema's bounds; ``ScheduleInvalid``: fields
+    that each parse but make no window, such as a time in a DST gap)."""
     in_mode = phase in (Phase.PREPARING, Phase.ACTIVE, Phase.WINDING_DOWN)
     failed = phase is Phase.FAILED
     status: dict[str, Any] = {
@@ -99,7 +103,7 @@ def wedding_day_status(
     ready = condition(
         "Ready",
         "False" if failed else "True",
-        "ScheduleInvalid" if failed else phase.value,
+        failure if failed else phase.value,
         message,
         generation,
     )

@@ -124,6 +124,7 @@ async def _step(
     win = None
     nxt = None
     day: WeddingDay | None = None
+    failure = "ScheduleInvalid"
     try:
         day = parse_wedding_day(body)
         window(day)  # surfaces a ScheduleError message (DST gap, end before start)
@@ -132,6 +133,7 @@ async def _step(
         nxt = next_transition(day, now)
     except InvalidSpec as exc:
         phase, error = Phase.FAILED, "; ".join(str(e) for e in exc.errors)
+        failure = "InvalidSpec"
     except ScheduleError as exc:
         phase, error = Phase.FAILED, str(exc)
 
@@ -146,6 +148,7 @@ async def _step(
         generation=generation,
         previous=previous,
         now=now,
+        failure=failure,
     )
     changed = (
         previous.get("phase") != status["phase"]
@@ -175,10 +178,13 @@ async def _step(
         memory.wrote(status)
         if switched:
             metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
+        # A day that stays Failed through an edit still says what is wrong now.
+        refailed = phase is Phase.FAILED and previous.get("observedGeneration") != generation
+        if switched or refailed:
             kopf.event(
                 body,
                 type="Warning" if phase is Phase.FAILED else "Normal",
-                reason=phase.value,
+                reason=failure if phase is Phase.FAILED else phase.value,
                 message=f"WeddingDay {name} is {phase.value}: {message}",
             )
     if nxt is None:

@@ -18,8 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wedsync_operator.model import bounds
 from wedsync_operator.model import types as t
-from wedsync_operator.model.durations import parse_duration
+from wedsync_operator.model.bounds import DurationBound
+from wedsync_operator.model.durations import DurationOverflow, parse_duration
+from wedsync_operator.model.words import shown
 
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
@@ -27,9 +30,13 @@ API_VERSION = f"{GROUP}/{VERSION}"
 WEDDING_DAY = "WeddingDay"
 PLATFORM_SCALING = "PlatformScaling"
 
-_LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
-_OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
-_DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# [0-9], not \d (any Unicode digit), and fullmatch, not $ (which passes a trailing
+# newline): the parser accepts what the CRD's patterns accept.
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_OFFSET_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 T = TypeVar("T")
 
@@ -74,7 +81,7 @@ class _Reader:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.fail(f"{path}.{key}", "must be an object")
+            self.fail(_join(path, key), "must be an object")
             return {}
         return value
 
@@ -83,9 +90,21 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            self.fail(f"{path}.{key}", "must be a list")
+            self.fail(_join(path, key), "must be a list")
             return []
         return value
+
+    def each(
+        self, obj: Mapping[str, Any], key: str, path: str
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """The items of a list of objects, with their paths; an item that is not an
+        object is recorded and skipped."""
+        for i, item in enumerate(self.items(obj, key, path)):
+            where = f"{_join(path, key)}[{i}]"
+            if isinstance(item, Mapping):
+                yield where, item
+            else:
+                self.fail(where, "must be an object")
 
     def get(
         self,
@@ -98,7 +117,7 @@ class _Reader:
         required: bool = False,
     ) -> T:
         value = obj.get(key)
-        where = f"{path}.{key}"
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")
@@ -127,17 +146,22 @@ class _Abort(Exception):
     pass
 
 
+def _join(path: str, key: str) -> str:
+    # A top-level field is "spec", not ".spec".
+    return f"{path}.{key}" if path else key
+
+
 # ----------------------------------------------------------------------- converters
 
 
-def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[Any], int]:
+def _int(minimum: int | None = None, maximum: int = bounds.INT32_MAX) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be an integer, not {value!r}")
+            raise ValueError(f"must be an integer, not {shown(value)}")
         if minimum is not None and value < minimum:
-            raise ValueError(f"must be at least {minimum}, not {value}")
-        if maximum is not None and value > maximum:
-            raise ValueError(f"must be at most {maximum}, not {value}")
+            raise ValueError(f"must be at least {minimum}, not {shown(value)}")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum}, not {shown(value)}")
         return value
 
     return convert
@@ -145,18 +169,34 @@ def _int(minimum: int | None = None, maximum: int | None = None) -> Callable[[An
 
 def _str(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"must be a non-empty string, not {value!r}")
+        raise ValueError(f"must be a non-empty string, not {shown(value)}")
     return value
 
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, not {value!r}")
+        raise ValueError(f"must be true or false, not {shown(value)}")
     return value
 
 
-def _duration(value: Any) -> timedelta:
-    return parse_duration(value)
+def _within(bound: DurationBound) -> Callable[[Any], timedelta]:
+    """A duration inside ``bound`` (the same range the CRD's CEL rule states)."""
+
+    def convert(value: Any) -> timedelta:
+        if isinstance(value, str) and len(value) > bounds.DURATION_MAX_LENGTH:
+            raise ValueError(
+                f"must be at most {bounds.DURATION_MAX_LENGTH} characters, "
+                f"not {len(value)}; write it like 90s, 30m, 2h or 1h30m"
+            )
+        try:
+            duration = parse_duration(value)
+        except DurationOverflow:
+            raise ValueError(f"{bound.message}, not {shown(value)}") from None
+        if not bound.holds(duration):
+            raise ValueError(f"{bound.message}, not {shown(value)}")
+        return duration
+
+    return convert
 
 
 def _positive_number(value: Any) -> float:
@@ -166,14 +206,14 @@ def _positive_number(value: Any) -> float:
     except ValueError:
         number = 0.0
     if number <= 0:
-        raise ValueError(f'must be a positive number such as 80 or "0.5", not {value!r}')
+        raise ValueError(f'must be a positive number such as 80 or "0.5", not {shown(value)}')
     return number
 
 
 def _url(value: Any) -> str:
     text = _str(value)
     if not re.match(r"^https?://[^\s/]+", text):
-        raise ValueError(f"must be an http:// or https:// URL, not {text!r}")
+        raise ValueError(f"must be an http:// or https:// URL, not {shown(text)}")
     return text.rstrip("/")
 
 
@@ -181,9 +221,10 @@ def _zone(value: Any) -> str:
     name = _str(value)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name of a directory ("Europe") or too long for the file system.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
-            f"{name!r} is not an IANA time zone name; use one such as Europe/London "
+            f"{shown(name)} is not an IANA time zone name; use one such as Europe/London "
             "or America/New_York"
         ) from None
     return name
@@ -191,22 +232,37 @@ def _zone(value: Any) -> str:
 
 def _wall_time(value: Any) -> t.WallTime:
     text = _str(value)
-    if _LOCAL_TIME.match(text):
-        return t.WallTime(datetime.fromisoformat(text), absolute=False)
-    if _OFFSET_TIME.match(text):
-        return t.WallTime(datetime.fromisoformat(text.replace("Z", "+00:00")), absolute=True)
-    raise ValueError(
-        f"{text!r} is not a time; write RFC 3339 with an offset (2027-06-12T14:00:00+01:00) "
-        "or a local time (2027-06-12T14:00:00) together with spec.timeZone"
-    )
+    local = _LOCAL_TIME.fullmatch(text)
+    if local or _OFFSET_TIME.fullmatch(text):
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{bounds.DATE_MESSAGE}, not {shown(text)}") from None
+        wall = t.WallTime(when, absolute=not local)
+    else:
+        raise ValueError(
+            f"{shown(text)} is not a time; write RFC 3339 with an offset "
+            "(2027-06-12T14:00:00+01:00) or a local time (2027-06-12T14:00:00) together "
+            "with spec.timeZone"
+        )
+    # The year as written (the CRD's rule reads the text), before any offset applies.
+    if not bounds.YEAR_MIN <= wall.local.year <= bounds.YEAR_MAX:
+        raise ValueError(f"{bounds.YEAR_MESSAGE}, not {shown(text)}")
+    return wall
 
 
 def _decimal(value: Any) -> float:
     if isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, str) and _DECIMAL.match(value):
+    if (
+        isinstance(value, str)
+        and len(value) <= bounds.DECIMAL_MAX_LENGTH
+        and _DECIMAL.fullmatch(value)
+    ):
         return float(value)
-    raise ValueError(f'must be a decimal number written as a string such as "1.5", not {value!r}')
+    raise ValueError(
+        f'must be a decimal number written as a string such as "1.5", not {shown(value)}'
+    )
 
 
 # ----------------------------------------------------------------------------- shared
@@ -214,12 +270,13 @@ def _decimal(value: Any) -> float:
 
 def _meta(r: _Reader, obj: Mapping[str, Any]) -> t.ObjectMeta:
     meta = r.mapping(obj, "metadata", "")
-    labels = meta.get("labels") or {}
+    labels = r.mapping(meta, "labels", "metadata")
+    generation = meta.get("generation")
     return t.ObjectMeta(
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name") or ""),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-        generation=int(meta.get("generation") or 0),
+        generation=generation if isinstance(generation, int) else 0,
         uid=str(meta.get("uid") or ""),
     )
 
@@ -243,18 +300,18 @@ def _optional_secret_ref(
 def _selector(r: _Reader, spec: Mapping[str, Any], path: str) -> t.LabelSelector:
     raw = r.mapping(spec, "policySelector", path)
     where = f"{path}.policySelector"
-    labels = raw.get("matchLabels") or {}
+    labels = r.mapping(raw, "matchLabels", where)
     expressions: list[t.LabelSelectorRequirement] = []
-    for i, expr in enumerate(r.items(raw, "matchExpressions", where)):
-        epath = f"{where}.matchExpressions[{i}]"
+    for epath, expr in r.each(raw, "matchExpressions", where):
         with r.guard():
             op = r.get(expr, "operator", epath, _str, required=True)
             if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
                 r.fail(
-                    f"{epath}.operator", f"must be In, NotIn, Exists or DoesNotExist, not {op!r}"
+                    f"{epath}.operator",
+                    f"must be In, NotIn, Exists or DoesNotExist, not {shown(op)}",
                 )
                 continue
-            values = tuple(str(v) for v in expr.get("values") or ())
+            values = tuple(str(v) for v in r.items(expr, "values", epath))
             if op in ("In", "NotIn") and not values:
                 r.fail(f"{epath}.values", f"must not be empty with operator {op}")
             expressions.append(
@@ -272,6 +329,33 @@ def _selector(r: _Reader, spec: Mapping[str, Any], path: str) -> t.LabelSelector
 
 
 def parse_wedding_day(obj: Mapping[str, Any]) -> t.WeddingDay:
+    """The typed day; raises InvalidSpec (and nothing else) with every field at fault."""
+    return _at_the_edge(WEDDING_DAY, obj, _wedding_day)
+
+
+def _at_the_edge(kind: str, obj: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
+    """Whatever a spec holds, the caller gets a model or an InvalidSpec.
+
+    The readers above check every field; this is the last line should one of them miss a
+    case (tests/unit/test_spec_fuzz.py hunts for such): the object is then flagged as
+    invalid on its own status, and the other objects' decisions go on without it rather
+    than fail with it (a day's listing raising stops every policy of its namespace).
+    """
+    try:
+        return parse(obj)
+    except InvalidSpec:
+        raise
+    except Exception as exc:
+        meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+        name = str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+        raise InvalidSpec(
+            kind,
+            name,
+            [FieldError("spec", f"cannot be read ({type(exc).__name__}); check every field")],
+        ) from exc
+
+
+def _wedding_day(obj: Mapping[str, Any]) -> t.WeddingDay:
     r = _Reader()
     meta = _meta(r, obj)
     spec = r.mapping(obj, "spec", "")
@@ -293,8 +377,8 @@ def parse_wedding_day(obj: Mapping[str, Any]) -> t.WeddingDay:
             start=start or t.WallTime(datetime.min, absolute=False),
             end=end or t.WallTime(datetime.min, absolute=False),
             time_zone=zone,
-            lead_time=_field(r, spec, "leadTime", p, _duration, timedelta(hours=2)),
-            wind_down=_field(r, spec, "windDown", p, _duration, timedelta(hours=1)),
+            lead_time=_field(r, spec, "leadTime", p, _within(bounds.LEAD_TIME), timedelta(hours=2)),
+            wind_down=_field(r, spec, "windDown", p, _within(bounds.WIND_DOWN), timedelta(hours=1)),
             expected_weddings=_field(r, spec, "expectedWeddings", p, _int(1), 1),
             expected_guests=_field(r, spec, "expectedGuests", p, _int(0), 0),
             load_factor=_field(r, spec, "loadFactor", p, _decimal, 1.0),
@@ -327,7 +411,7 @@ def _target(r: _Reader, raw: Mapping[str, Any], path: str) -> t.Target:
     try:
         role = t.Role(role_text)
     except ValueError:
-        r.fail(f"{path}.role", f"must be app, cache or database, not {role_text!r}")
+        r.fail(f"{path}.role", f"must be app, cache or database, not {shown(role_text)}")
         role = t.Role.APP
     target = t.Target(
         api_version=_field(r, raw, "apiVersion", path, _str, "apps/v1"),
@@ -367,7 +451,9 @@ def _metric(r: _Reader, raw: Mapping[str, Any], path: str) -> t.Metric:
     try:
         target_type = t.MetricTargetType(type_text)
     except ValueError:
-        r.fail(f"{tpath}.type", f"must be Value, AverageValue or Utilization, not {type_text!r}")
+        r.fail(
+            f"{tpath}.type", f"must be Value, AverageValue or Utilization, not {shown(type_text)}"
+        )
         raise _Abort from None
     wd_target = r.mapping(raw, "weddingDayTarget", path)
     return t.Metric(
@@ -393,15 +479,14 @@ def _rules(
     try:
         select = t.SelectPolicy(select_text)
     except ValueError:
-        r.fail(f"{where}.selectPolicy", f"must be Max, Min or Disabled, not {select_text!r}")
+        r.fail(f"{where}.selectPolicy", f"must be Max, Min or Disabled, not {shown(select_text)}")
         select = default.select_policy
     policies: list[t.ScalingPolicy] = []
-    for i, pol in enumerate(r.items(raw, "policies", where)):
-        ppath = f"{where}.policies[{i}]"
+    for ppath, pol in r.each(raw, "policies", where):
         with r.guard():
             type_text = r.get(pol, "type", ppath, _str, required=True)
             if type_text not in ("Pods", "Percent"):
-                r.fail(f"{ppath}.type", f"must be Pods or Percent, not {type_text!r}")
+                r.fail(f"{ppath}.type", f"must be Pods or Percent, not {shown(type_text)}")
                 continue
             policies.append(
                 t.ScalingPolicy(
@@ -436,7 +521,7 @@ def _wedding_day_policy(r: _Reader, spec: Mapping[str, Any]) -> t.WeddingDayPoli
         postgres=_optional_secret_ref(r, cw, "postgresSecretRef", cpath, "dsn"),
         query=_field(r, cw, "query", cpath, _str, defaults.query),
         key_template=_field(r, cw, "keyTemplate", cpath, _str, defaults.key_template),
-        ttl=_field(r, cw, "ttl", cpath, _duration, defaults.ttl),
+        ttl=_field(r, cw, "ttl", cpath, _within(bounds.CACHE_TTL), defaults.ttl),
         batch_size=_field(r, cw, "batchSize", cpath, _int(1, 10000), defaults.batch_size),
     )
     if warming.enabled and (warming.redis is None or warming.postgres is None):
@@ -448,8 +533,7 @@ def _wedding_day_policy(r: _Reader, spec: Mapping[str, Any]) -> t.WeddingDayPoli
         sa = r.mapping(raw, "silenceAlerts", p)
         spath = f"{p}.silenceAlerts"
         matchers: list[t.Matcher] = []
-        for i, m in enumerate(r.items(sa, "matchers", spath)):
-            mpath = f"{spath}.matchers[{i}]"
+        for mpath, m in r.each(sa, "matchers", spath):
             with r.guard():
                 matchers.append(
                     t.Matcher(
@@ -476,7 +560,14 @@ def _wedding_day_policy(r: _Reader, spec: Mapping[str, Any]) -> t.WeddingDayPoli
         cache_ttl_multiplier=_field(
             r, raw, "cacheTtlMultiplier", p, _int(1, 100), d.cache_ttl_multiplier
         ),
-        readiness_deadline=_field(r, raw, "readinessDeadline", p, _duration, d.readiness_deadline),
+        readiness_deadline=_field(
+            r,
+            raw,
+            "readinessDeadline",
+            p,
+            _within(bounds.READINESS_DEADLINE),
+            d.readiness_deadline,
+        ),
     )
 
 
@@ -493,9 +584,11 @@ def _safety(r: _Reader, spec: Mapping[str, Any]) -> t.Safety:
                 secret=_secret_ref(
                     r, r.mapping(rr, "secretRef", rpath), f"{rpath}.secretRef", "url"
                 ),
-                max_offset_lag=_field(r, rr, "maxOffsetLag", rpath, _int(0), d.max_offset_lag),
+                max_offset_lag=_field(
+                    r, rr, "maxOffsetLag", rpath, _int(0, bounds.INT64_MAX), d.max_offset_lag
+                ),
                 min_replicas_in_sync=r.optional(rr, "minReplicasInSync", rpath, _int(0)),
-                timeout=_field(r, rr, "timeout", rpath, _duration, d.timeout),
+                timeout=_field(r, rr, "timeout", rpath, _within(bounds.TIMEOUT), d.timeout),
             )
     if raw.get("postgres") is not None:
         pr = r.mapping(raw, "postgres", p)
@@ -507,41 +600,55 @@ def _safety(r: _Reader, spec: Mapping[str, Any]) -> t.Safety:
                     r, r.mapping(pr, "secretRef", ppath), f"{ppath}.secretRef", "dsn"
                 ),
                 max_replica_lag=_field(
-                    r, pr, "maxReplicaLag", ppath, _duration, dp.max_replica_lag
+                    r,
+                    pr,
+                    "maxReplicaLag",
+                    ppath,
+                    _within(bounds.MAX_REPLICA_LAG),
+                    dp.max_replica_lag,
                 ),
                 max_replica_lag_bytes=_field(
-                    r, pr, "maxReplicaLagBytes", ppath, _int(0), dp.max_replica_lag_bytes
+                    r,
+                    pr,
+                    "maxReplicaLagBytes",
+                    ppath,
+                    _int(0, bounds.INT64_MAX),
+                    dp.max_replica_lag_bytes,
                 ),
-                timeout=_field(r, pr, "timeout", ppath, _duration, dp.timeout),
+                timeout=_field(r, pr, "timeout", ppath, _within(bounds.TIMEOUT), dp.timeout),
             )
     return t.Safety(redis=redis, postgres=postgres)
 
 
 def parse_platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
+    """The typed policy; raises InvalidSpec (and nothing else) with every field at fault."""
+    return _at_the_edge(PLATFORM_SCALING, obj, _platform_scaling)
+
+
+def _platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
     r = _Reader()
     meta = _meta(r, obj)
     spec = r.mapping(obj, "spec", "")
     p = "spec"
 
     targets: list[t.Target] = []
-    raw_targets = r.items(spec, "targets", p)
-    if not raw_targets:
+    if spec.get("targets") in (None, []):  # a non-list is reported by r.each
         r.fail("spec.targets", "needs at least one target")
-    for i, raw in enumerate(raw_targets):
+    for tpath, raw in r.each(spec, "targets", p):
         with r.guard():
-            targets.append(_target(r, raw, f"spec.targets[{i}]"))
+            targets.append(_target(r, raw, tpath))
     _unique(r, [x.name for x in targets], "spec.targets", "target names must be unique")
 
     metrics: list[t.Metric] = []
-    for i, raw in enumerate(r.items(spec, "metrics", p)):
+    for mpath, raw in r.each(spec, "metrics", p):
         with r.guard():
-            metrics.append(_metric(r, raw, f"spec.metrics[{i}]"))
+            metrics.append(_metric(r, raw, mpath))
     _unique(r, [m.name for m in metrics], "spec.metrics", "metric names must be unique")
     names = {x.name for x in targets}
     for i, m in enumerate(metrics):
         for n in m.targets:
             if n not in names:
-                r.fail(f"spec.metrics[{i}].targets", f"{n!r} is not a target of this policy")
+                r.fail(f"spec.metrics[{i}].targets", f"{shown(n)} is not a target of this policy")
 
     prometheus = None
     # Without a block or a URL, the operator's default Prometheus URL is used
@@ -553,19 +660,22 @@ def parse_platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
             prometheus = t.PrometheusSpec(
                 url=r.optional(pr, "url", "spec.prometheus", _url),
                 timeout=_field(
-                    r, pr, "timeout", "spec.prometheus", _duration, timedelta(seconds=5)
+                    r,
+                    pr,
+                    "timeout",
+                    "spec.prometheus",
+                    _within(bounds.TIMEOUT),
+                    timedelta(seconds=5),
                 ),
                 bearer_token=_optional_secret_ref(r, pr, "secretRef", "spec.prometheus", "token"),
             )
 
     iv = r.mapping(spec, "interval", p)
+    every = _within(bounds.INTERVAL)
     intervals = t.Intervals(
-        normal=_field(r, iv, "normal", "spec.interval", _duration, timedelta(seconds=30)),
-        wedding_day=_field(r, iv, "weddingDay", "spec.interval", _duration, timedelta(seconds=10)),
+        normal=_field(r, iv, "normal", "spec.interval", every, timedelta(seconds=30)),
+        wedding_day=_field(r, iv, "weddingDay", "spec.interval", every, timedelta(seconds=10)),
     )
-    for label, value in (("normal", intervals.normal), ("weddingDay", intervals.wedding_day)):
-        if value < timedelta(seconds=1):
-            r.fail(f"spec.interval.{label}", "must be at least 1s")
 
     beh = r.mapping(spec, "behavior", p)
     behavior = t.Behavior(
@@ -589,7 +699,9 @@ def parse_platform_scaling(obj: Mapping[str, Any]) -> t.PlatformScaling:
     try:
         conflict = t.HPAConflict(conflict_text)
     except ValueError:
-        r.fail("spec.hpaConflict", f"must be RaiseMinReplicas or Refuse, not {conflict_text!r}")
+        r.fail(
+            "spec.hpaConflict", f"must be RaiseMinReplicas or Refuse, not {shown(conflict_text)}"
+        )
         conflict = t.HPAConflict.RAISE_MIN_REPLICAS
 
     policy = t.PlatformScaling(
@@ -616,7 +728,7 @@ def _unique(r: _Reader, names: list[str], path: str, message: str) -> None:
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            r.fail(path, f"{message}: {n!r} appears more than once")
+            r.fail(path, f"{message}: {shown(n)} appears more than once")
         seen.add(n)
 
 
@@ -631,7 +743,11 @@ def parse_object(obj: Mapping[str, Any]) -> t.WeddingDay | t.PlatformScaling:
         raise InvalidSpec(
             str(kind),
             name,
-            [FieldError("apiVersion", f"must be {API_VERSION}, not {obj.get('apiVersion')!r}")],
+            [
+                FieldError(
+                    "apiVersion", f"must be {API_VERSION}, not {shown(obj.get('apiVersion'))}"
+                )
+            ],
         )
     if kind == WEDDING_DAY:
         return parse_wedding_day(obj)
