@@ -1,0 +1,1 @@
+"""Reusable async primitives that know nothing of the operator's resources."""
