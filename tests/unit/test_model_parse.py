@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -274,3 +275,25 @@ def test_invalid_policy_fields_are_reported_with_their_path(
 def test_an_object_of_another_api_group_is_refused() -> None:
     errors = _errors(_with(POLICY, "apiVersion", "autoscaling/v2"))
     assert errors == ["apiVersion: must be wedsync.io/v1alpha1, not 'autoscaling/v2'"]
+
+
+@pytest.mark.parametrize(
+    ("written", "tolerance"),
+    [("0.05", Fraction(1, 20)), ("50m", Fraction(1, 20)), ("0", Fraction(0)), ("2", Fraction(2))],
+)
+def test_a_tolerance_is_read_per_direction_as_autoscaling_v2_writes_it(
+    written: str, tolerance: Fraction
+) -> None:
+    obj = _with(POLICY, "spec.behavior", {"scaleUp": {"tolerance": written}})
+
+    behavior = parse_platform_scaling(obj).behavior
+
+    assert behavior.scale_up.tolerance == tolerance
+    assert behavior.scale_up.policies == DEFAULT_SCALE_UP.policies
+    assert behavior.scale_down.tolerance is None  # HPA's 10%, applied by the engine
+
+
+@pytest.mark.parametrize("written", ["-0.1", "0.05%", "5e-2", 0.05])
+def test_a_tolerance_that_is_not_a_quantity_is_reported_with_its_path(written: Any) -> None:
+    errors = _errors(_with(POLICY, "spec.behavior", {"scaleDown": {"tolerance": written}}))
+    assert any(e.startswith("spec.behavior.scaleDown.tolerance: must be a decimal") for e in errors)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,6 +31,8 @@ PLATFORM_SCALING = "PlatformScaling"
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 _OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+# A tolerance as autoscaling/v2 writes it (a Quantity): "0.05" or "50m".
+_TOLERANCE = re.compile(r"^(?:([0-9]+(?:\.[0-9]{1,3})?)|([0-9]{1,4})m)$")
 
 T = TypeVar("T")
 
@@ -207,6 +210,15 @@ def _decimal(value: Any) -> float:
     if isinstance(value, str) and _DECIMAL.match(value):
         return float(value)
     raise ValueError(f'must be a decimal number written as a string such as "1.5", not {value!r}')
+
+
+def _tolerance(value: Any) -> Fraction:
+    # Exact, so that a ratio on the band's edge (0.95 against "0.05") is inside it.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Fraction(value)
+    if isinstance(value, str) and (m := _TOLERANCE.match(value)):
+        return Fraction(m.group(1)) if m.group(1) else Fraction(int(m.group(2)), 1000)
+    raise ValueError(f'must be a decimal such as "0.05" or a quantity such as "50m", not {value!r}')
 
 
 # ----------------------------------------------------------------------------- shared
@@ -421,6 +433,7 @@ def _rules(
         ),
         select_policy=select,
         policies=tuple(policies) or default.policies,
+        tolerance=_field(r, raw, "tolerance", where, _tolerance, default.tolerance),
     )
 
 
