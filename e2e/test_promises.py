@@ -347,3 +347,44 @@ def test_health_queries_give_a_score_and_advice_that_follow_their_inputs(
     assert degraded["recommendations"] == [
         "API p95 is 0.9 s (goal ≤ 0.2 s): add app replicas or check slow endpoints"
     ]
+
+
+def test_a_tolerance_per_direction_set_in_the_spec_reaches_the_decision(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    signal: Gauge,
+) -> None:
+    # Kept by the API server (a field the schema lacked would be pruned without a word)
+    # and applied: 84 against 80 is inside HPA's default 10% but outside 1% up.
+    set_signal(signal, prometheus, namespace, "load", 84)
+    apply(cluster, namespace, deployment("web", 4))
+    utilization = {
+        "name": "load",
+        "query": series(namespace, "load"),
+        "target": {"type": "Utilization", "value": 80},
+    }
+    apply(
+        cluster,
+        namespace,
+        scaling(
+            namespace,
+            prometheus,
+            [utilization],
+            max_replicas=5,
+            behavior={
+                "scaleUp": {"tolerance": "0.01"},
+                "scaleDown": {"tolerance": "0.5", "stabilizationWindowSeconds": 0},
+            },
+        ),
+    )
+    wait_replicas(cluster, namespace, "web", 5, timeout=10)  # ceil(4 x 1.05)
+
+    # 44 against 80 (ratio 0.55) would mean 3 at HPA's 10%; inside 50% down it holds.
+    set_signal(signal, prometheus, namespace, "load", 44)
+    time.sleep(3 * 1 + SCRAPE)
+    assert replicas(cluster, namespace, "web") == 5
+    held = web_status(cluster, namespace)
+    assert held["reason"] == "WithinTolerance"
+    assert "load 44 is within 50% of its target 80" in held["message"]
