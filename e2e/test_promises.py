@@ -1,7 +1,7 @@
 """What docs/status-and-conditions.md promises, each shown on a real kube-apiserver with
 a real Prometheus: several metrics (the largest wins), HPA rate policies over successive
 evaluations, a WeddingDay written in a zone that is not UTC, windows across DST changes,
-and the health score.
+the health score, per-direction tolerances and a target someone scaled to zero.
 
 One operator process serves the module; each test has its own namespace and its own
 series in the exporter (labels ``ns`` and ``name``). Inputs are AverageValue metrics, so
@@ -25,6 +25,7 @@ from cluster_fixture import Cluster, wait_until
 from operator_fixture import (
     OperatorProcess,
     apply,
+    conditions,
     deployment,
     replicas,
     status,
@@ -388,3 +389,49 @@ def test_a_tolerance_per_direction_set_in_the_spec_reaches_the_decision(
     held = web_status(cluster, namespace)
     assert held["reason"] == "WithinTolerance"
     assert "load 44 is within 50% of its target 80" in held["message"]
+
+
+def test_a_target_scaled_to_zero_by_hand_is_left_alone_even_on_a_wedding_day(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    signal: Gauge,
+) -> None:
+    set_signal(signal, prometheus, namespace, "requests", 300)
+    apply(cluster, namespace, deployment("web", 0))
+    policy = scaling(namespace, prometheus, [per_replica(namespace, "requests", 100)])
+    policy["spec"]["targets"][0].update(minReplicas=2, weddingDay={"minReplicas": 4})
+    apply(cluster, namespace, policy)
+    now = datetime.now(UTC).replace(microsecond=0)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "today"},
+            "spec": {
+                "start": (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        },
+    )
+    wait_until(
+        "wedding-day mode",
+        lambda: status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay",
+        timeout=20,
+    )
+    time.sleep(3 * 1)  # three evaluations in the mode
+
+    # As HPA: 0 with minReplicas 2 means someone switched autoscaling off for it.
+    assert replicas(cluster, namespace, "web") == 0
+    off = web_status(cluster, namespace)
+    assert (off["reason"], off.get("floor")) == ("ScalingDisabled", None), off
+    limited = conditions(cluster, namespace, "ps", "platform")["ScalingLimited"]
+    assert (limited["status"], limited["reason"]) == ("True", "ScalingDisabled")
+
+    # Handed back with 1 replica, it gets the wedding-day floor at once.
+    cluster.kubectl("scale", "deployment", "web", "--replicas=1", "-n", namespace)
+    wait_replicas(cluster, namespace, "web", 4, timeout=10)
+    assert web_status(cluster, namespace)["reason"] == "WeddingDayFloor"
