@@ -1,12 +1,13 @@
 """How many replicas each target of a PlatformScaling policy should have, and why.
 
 The rules follow the Kubernetes HorizontalPodAutoscaler (autoscaling/v2) wherever it has
-one — usage ratios, the 10% tolerance, the largest proposal over several metrics, no
-scale-down on partial metrics, stabilization windows and rate policies — so that the
-policy behaves as an SRE who knows HPA expects. On top come the wedding-day rules: a
-floor sized from the replica count when the mode began, a scale-down freeze, a fallback
-for metric outages that can only hold or raise capacity in the mode, and safety gates
-for stateful tiers.
+one — usage ratios, the tolerance (10%, or per direction), the largest proposal over
+several metrics, no scale-down on partial metrics, stabilization windows and rate
+policies, a target at zero left alone, scale-up from zero — so that the policy behaves
+as an SRE who knows HPA expects. On top come the wedding-day rules: a floor sized from
+the replica count when the mode began, a scale-down freeze, a fallback for metric
+outages that can only hold or raise capacity in the mode, and safety gates for stateful
+tiers.
 
 Everything here is pure: the time is an argument, the history (recommendations and scale
 events) comes in and goes out as plain data that the caller keeps in status.
