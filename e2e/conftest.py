@@ -63,6 +63,12 @@ def cpu(exporter: Exporter) -> Gauge:
     return exporter.gauge("wedsync_e2e_cpu_percent", "CPU utilization a test sets", ["ns"])
 
 
+@pytest.fixture(scope="session")
+def signal(exporter: Exporter) -> Gauge:
+    """Any other input a test needs (label ``name``: requests, queue, api_p95...)."""
+    return exporter.gauge("wedsync_e2e_signal", "An input a test sets", ["ns", "name"])
+
+
 @pytest.fixture(scope="module")
 def operator(
     cluster: Cluster, tmp_path_factory: pytest.TempPathFactory

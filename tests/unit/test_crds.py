@@ -504,6 +504,26 @@ def test_load_factor_is_a_decimal_string(text: str, ok: bool) -> None:
     assert bool(re.search(node["pattern"], text)) is ok
 
 
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("0.1", True),
+        ("0.05", True),
+        ("2", True),
+        ("50m", True),
+        ("0.0001", False),
+        ("-0.1", False),
+        ("5%", False),
+        ("1e-2", False),
+        (".5", False),
+    ],
+)
+@pytest.mark.parametrize("direction", ["scaleUp", "scaleDown"])
+def test_tolerance_is_a_decimal_or_a_quantity_string(direction: str, text: str, ok: bool) -> None:
+    node = at(root_schema(PLATFORM_SCALING), f"spec.behavior.{direction}.tolerance")
+    assert bool(re.search(node["pattern"], text)) is ok
+
+
 # ------------------------------------------------------- defaults agree with the model
 
 DEFAULTS = [

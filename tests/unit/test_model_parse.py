@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -379,3 +380,25 @@ def test_a_wedding_day_of_the_wrong_shape_is_refused_not_raised(spec: Any) -> No
 def test_durations_too_long_for_any_clock_are_refused_not_overflowed() -> None:
     with pytest.raises(ValueError, match="too long to be a duration"):
         parse_duration("99999999999999h")
+
+
+@pytest.mark.parametrize(
+    ("written", "tolerance"),
+    [("0.05", Fraction(1, 20)), ("50m", Fraction(1, 20)), ("0", Fraction(0)), ("2", Fraction(2))],
+)
+def test_a_tolerance_is_read_per_direction_as_autoscaling_v2_writes_it(
+    written: str, tolerance: Fraction
+) -> None:
+    obj = _with(POLICY, "spec.behavior", {"scaleUp": {"tolerance": written}})
+
+    behavior = parse_platform_scaling(obj).behavior
+
+    assert behavior.scale_up.tolerance == tolerance
+    assert behavior.scale_up.policies == DEFAULT_SCALE_UP.policies
+    assert behavior.scale_down.tolerance is None  # HPA's 10%, applied by the engine
+
+
+@pytest.mark.parametrize("written", ["-0.1", "0.05%", "5e-2", 0.05])
+def test_a_tolerance_that_is_not_a_quantity_is_reported_with_its_path(written: Any) -> None:
+    errors = _errors(_with(POLICY, "spec.behavior", {"scaleDown": {"tolerance": written}}))
+    assert any(e.startswith("spec.behavior.scaleDown.tolerance: must be a decimal") for e in errors)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -164,7 +165,7 @@ def run(
         (AVG, 100, 4, 300, 3, False),
         (AVG, 100, 0, 250, 3, False),  # AverageValue can scale from zero
         (UTIL, 80, 0, 500, 0, False),  # Utilization cannot
-        (VALUE, 80, 0, 500, 0, False),
+        (VALUE, 80, 0, 500, 7, False),  # Value can, as HPA: ceil(500 / 80)
     ],
 )
 def test_metric_proposal_follows_the_hpa_usage_ratio(
@@ -693,8 +694,9 @@ def test_scale_appends_an_event_and_prunes_expired_history() -> None:
     assert new == TargetState(
         current=6,
         baseline=None,
-        # the stale one is gone, so HPA's seed (current at now) comes back first
-        recommendations=(Recommendation(NOW, 4), Recommendation(NOW, 6)),
+        # the stale one counts in no window, but stays as the newest: the target has a
+        # history, so no seed (current at now) is made for it
+        recommendations=(stale, Recommendation(NOW, 6)),
         events=(ScaleEvent(NOW, +2),),
     )
 
@@ -939,7 +941,10 @@ def scenarios(draw: st.DrawFn) -> Scenario:
 @given(scenarios())
 def test_property_result_is_always_within_min_and_max(s: Scenario) -> None:
     d, new = s.decide()
-    assert s.target.min_replicas <= d.desired <= s.target.max_replicas
+    if s.state.current == 0 and s.target.min_replicas > 0:
+        assert (d.desired, d.reason) == (0, Reason.SCALING_DISABLED)  # as HPA: left alone
+    else:
+        assert s.target.min_replicas <= d.desired <= s.target.max_replicas
     assert new.current == d.desired
 
 
@@ -947,7 +952,9 @@ def test_property_result_is_always_within_min_and_max(s: Scenario) -> None:
 @given(scenarios())
 def test_property_never_below_the_floor_in_the_mode(s: Scenario) -> None:
     d, _ = s.decide()
-    if s.mode.mode is Mode.WEDDING_DAY:
+    if s.state.current == 0 and s.target.min_replicas > 0:
+        assert d.floor is None  # scaling is off for it, the floor too
+    elif s.mode.mode is Mode.WEDDING_DAY:
         baseline = s.state.baseline if s.state.baseline is not None else s.state.current
         floor = wedding_floor(s.target, s.policy, baseline, s.mode.load_factor)
         assert d.floor == floor
@@ -1001,3 +1008,178 @@ def test_property_tolerance_band_means_no_change_from_metrics(
     t, p, current, samples = case
     d, _ = run(t, p, current, samples)
     assert (d.desired, d.proposal, d.reason) == (current, current, Reason.WITHIN_TOLERANCE)
+
+
+# ----------------------------------------------------------------- HPA's edge cases
+# Each row names the case of the Kubernetes HPA controller it mirrors
+# (pkg/controller/podautoscaler: horizontal.go, replica_calculator.go and their tests).
+
+
+def rules_with(rules: ScalingRules, tolerance: str | None) -> ScalingRules:
+    return replace(rules, tolerance=None if tolerance is None else Fraction(tolerance))
+
+
+@pytest.mark.parametrize(
+    ("upstream", "min_replicas", "current", "in_mode", "samples", "failures", "desired", "reason"),
+    [
+        # horizontal_test.go TestZeroReplicas: min 3, spec 0 → stays 0, ScalingDisabled.
+        ("TestZeroReplicas", 3, 0, False, {"cpu": 160}, 0, 0, Reason.SCALING_DISABLED),
+        ("TestZeroReplicas, no metrics", 3, 0, False, {"cpu": None}, 0, 0, Reason.SCALING_DISABLED),
+        ("TestZeroReplicas, past the fallback", 3, 0, False, {}, 5, 0, Reason.SCALING_DISABLED),
+        # Ours: the wedding-day floor does not raise a target someone turned off either.
+        ("TestZeroReplicas, in the mode", 3, 0, True, {"cpu": 160}, 0, 0, Reason.SCALING_DISABLED),
+        # TestTooFewReplicas: any count above 0 below the minimum is raised to it.
+        ("TestTooFewReplicas", 3, 2, False, {"cpu": 80}, 0, 3, Reason.BELOW_MIN_REPLICAS),
+        # minReplicas 0 (HPAScaleToZero): 0 is the policy's own state and scaling goes on;
+        # in the mode the floor applies, as to any count the policy set itself.
+        ("scale to zero allowed", 0, 0, True, {"cpu": 80}, 0, 4, Reason.WEDDING_DAY_FLOOR),
+    ],
+)
+def test_a_target_at_zero_with_a_minimum_is_left_alone_as_hpa_does(
+    upstream: str,
+    min_replicas: int,
+    current: int,
+    in_mode: bool,
+    samples: dict[str, float | None],
+    failures: int,
+    desired: int,
+    reason: Reason,
+) -> None:
+    t = target(min_replicas=min_replicas, wd_min=4)
+    p = policy(t, fallback=Fallback(failure_threshold=3, replicas=6))
+    mode = wedding_mode() if in_mode else NORMAL_MODE
+    d, new = run(t, p, current, samples, mode, failures=failures)
+    assert (d.desired, d.reason) == (desired, reason), upstream
+    if reason is Reason.SCALING_DISABLED:
+        assert d.limited and d.floor is None and new.baseline is None
+        assert "autoscaling is off for it" in d.message
+
+
+def test_a_target_handed_back_during_the_mode_takes_its_baseline_then() -> None:
+    t = target(min_replicas=2)
+    p = policy(t)
+    _, state = run(t, p, 0, {"cpu": 80}, wedding_mode())
+    assert state.baseline is None
+    d, state = run(t, p, 5, {"cpu": 60}, wedding_mode(), state=replace(state, current=5))
+    # ceil(5 x 1.2) = 6: sized from the count it came back with, not from 0.
+    assert (state.baseline, d.floor, d.desired) == (5, 6, 6)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "target_value", "observed", "proposal", "desired", "reason"),
+    [
+        # replica_calculator.go getUsageRatioReplicaCount, currentReplicas == 0:
+        # ceil(usageRatio), with no tolerance band around 1.
+        ("from zero: ceil(ratio)", 80, 500, 7, 4, Reason.RATE_LIMITED),  # default 4 Pods/15s
+        ("from zero: ratio exactly 1", 100, 100, 1, 1, Reason.SCALED_UP),
+        ("from zero: no tolerance at zero", 100, 105, 2, 2, Reason.SCALED_UP),
+        ("from zero: nothing to do stays at zero", 100, 0, 0, 0, Reason.NO_CHANGE),
+    ],
+)
+def test_a_value_metric_scales_up_from_zero_as_hpa_does(
+    upstream: str,
+    target_value: float,
+    observed: float,
+    proposal: int,
+    desired: int,
+    reason: Reason,
+) -> None:
+    t = target(min_replicas=0)
+    p = policy(t, metrics=(metric("queue", target_value, kind=VALUE),), behavior=Behavior())
+    d, _ = run(t, p, 0, {"queue": observed})
+    assert (d.proposal, d.desired, d.reason) == (proposal, desired, reason), upstream
+
+
+def test_a_value_metric_from_zero_says_how_many_it_needs() -> None:
+    t = target(min_replicas=0)
+    p = policy(t, metrics=(metric("queue", 100, kind=VALUE),))
+    d, _ = run(t, p, 0, {"queue": 250})
+    assert d.message == "scale web-couples 0 → 3: queue 250 needs 3 at its target 100"
+
+
+@pytest.mark.parametrize(
+    ("upstream", "history", "evaluations", "first_down_after"),
+    [
+        # horizontal.go recordInitialRecommendation seeds only a key never seen: a new
+        # policy waits one window (300 s) before its first scale-down.
+        ("recordInitialRecommendation, new key", (), range(0, 400, 30), 300),
+        # stabilizeRecommendationWithBehaviors counts only what is inside the window: a
+        # history whose last entry is 400 s old (metrics were out) holds nothing.
+        ("quiet spell longer than the window", ((400, 9),), range(0, 400, 30), 0),
+        # A spell shorter than the window still counts: 9 until 300 s after it.
+        ("quiet spell inside the window", ((100, 9),), range(0, 400, 30), 210),
+        # An evaluation every 10 min against a 5 min window empties the window each time;
+        # only the first evaluation is a new key.
+        ("interval longer than the window", (), range(0, 1900, 600), 600),
+    ],
+)
+def test_an_emptied_stabilization_history_does_not_hold_another_window(
+    upstream: str,
+    history: tuple[tuple[int, int], ...],
+    evaluations: range,
+    first_down_after: int,
+) -> None:
+    p = policy(behavior=Behavior())
+    recs = tuple(Recommendation(NOW - timedelta(seconds=ago), n) for ago, n in history)
+    state = TargetState(9, recommendations=recs)
+    first_down: int | None = None
+    for tick in evaluations:
+        now = NOW + timedelta(seconds=tick)
+        d, state = run(target(), p, state.current, {"cpu": 40}, state=state, now=now)
+        if d.direction == "down":
+            first_down = tick
+            break
+        assert d.reason is Reason.STABILIZATION_WINDOW, (upstream, tick, d.message)
+    assert first_down == first_down_after, upstream
+
+
+def test_a_fallback_spell_keeps_the_newest_recommendation_as_history() -> None:
+    p = policy(behavior=Behavior())
+    state = TargetState(9, recommendations=(Recommendation(NOW - timedelta(seconds=10), 9),))
+    later = NOW + timedelta(seconds=600)
+    _, state = run(target(), p, 9, {"cpu": None}, state=state, now=later)
+    assert state.recommendations == (Recommendation(NOW - timedelta(seconds=10), 9),)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "down", "up", "kind", "target_value", "observed", "desired"),
+    [
+        # replica_calculator_test.go TestReplicaCalcConfigurableTolerance (3 replicas,
+        # utilization target 100); Tolerances{scaleDown, scaleUp}.
+        ("Outside of a 0% tolerance", "0", "0", UTIL, 100, 101, 4),
+        ("Within a 200% scale-up tolerance", None, "2", UTIL, 100, 190, 3),
+        ("Outside 8% scale-up tolerance", "2", "0.08", UTIL, 100, 109, 4),
+        ("Within a 36% scale-down tolerance", "0.36", None, UTIL, 100, 65, 3),
+        ("Outside a 34% scale-down tolerance", "0.34", None, UTIL, 100, 65, 2),
+        # TestReplicaCalcConfigurableToleranceCMExternal and ...PerPodCMExternal.
+        ("ToleranceCMExternal", None, "0.01", VALUE, 8800, 8900, 4),
+        ("TolerancePerPodCMExternal", None, "0.01", AVG, 2800, 8600, 4),
+        # The default when neither is set: --horizontal-pod-autoscaler-tolerance 0.1.
+        ("TestReplicaCalcToleranceCMExternal (default)", None, None, VALUE, 8888, 8600, 3),
+        ("default 10% up", None, None, UTIL, 100, 109, 3),
+        ("the band's edge is inside it", "0.05", "0.05", UTIL, 100, 95, 3),
+    ],
+)
+def test_tolerance_is_set_per_direction_as_in_autoscaling_v2(
+    upstream: str,
+    down: str | None,
+    up: str | None,
+    kind: MetricTargetType,
+    target_value: float,
+    observed: float,
+    desired: int,
+) -> None:
+    behavior = Behavior(
+        scale_up=rules_with(Behavior().scale_up, up),
+        scale_down=rules_with(FAST.scale_down, down),
+    )
+    p = policy(metrics=(metric("m", target_value, kind=kind),), behavior=behavior)
+    d, _ = run(target(), p, 3, {"m": observed})
+    assert d.desired == desired, (upstream, d.message)
+    assert (d.reason is Reason.WITHIN_TOLERANCE) is (desired == 3), upstream
+
+
+def test_within_tolerance_message_names_the_tolerance_of_its_direction() -> None:
+    behavior = Behavior(scale_down=rules_with(FAST.scale_down, "0.36"))
+    d, _ = run(target(), policy(behavior=behavior), 3, {"cpu": 56})
+    assert d.message == "hold web-couples at 3: cpu 56 is within 36% of its target 80 (ratio 0.70)"

@@ -203,8 +203,18 @@ def longest_period(behavior: Behavior) -> timedelta:
 def prune_recommendations(
     recommendations: Iterable[Recommendation], behavior: Behavior, now: datetime
 ) -> tuple[Recommendation, ...]:
+    """The recommendations still inside a window; when none is, the newest alone.
+
+    That one counts in no window (``stabilize`` ignores it), but it tells a target with a
+    history from one never seen, which HPA seeds with its current count: a history that
+    emptied during a quiet spell (metrics out, bounds, an interval longer than the
+    window) must not hold a scale-down for another whole window."""
+    recs = tuple(recommendations)
     cutoff = now - longest_window(behavior)
-    return tuple(r for r in recommendations if r.at > cutoff)
+    kept = tuple(r for r in recs if r.at > cutoff)
+    if kept or not recs:
+        return kept
+    return (max(recs, key=lambda r: r.at),)
 
 
 def prune_events(

@@ -1,12 +1,13 @@
 """How many replicas each target of a PlatformScaling policy should have, and why.
 
 The rules follow the Kubernetes HorizontalPodAutoscaler (autoscaling/v2) wherever it has
-one — usage ratios, the 10% tolerance, the largest proposal over several metrics, no
-scale-down on partial metrics, stabilization windows and rate policies — so that the
-policy behaves as an SRE who knows HPA expects. On top come the wedding-day rules: a
-floor sized from the replica count when the mode began, a scale-down freeze, a fallback
-for metric outages that can only hold or raise capacity in the mode, and safety gates
-for stateful tiers.
+one — usage ratios, the tolerance (10%, or per direction), the largest proposal over
+several metrics, no scale-down on partial metrics, stabilization windows and rate
+policies, a target at zero left alone, scale-up from zero — so that the policy behaves
+as an SRE who knows HPA expects. On top come the wedding-day rules: a floor sized from
+the replica count when the mode began, a scale-down freeze, a fallback for metric
+outages that can only hold or raise capacity in the mode, and safety gates for stateful
+tiers.
 
 Everything here is pure: the time is an argument, the history (recommendations and scale
 events) comes in and goes out as plain data that the caller keeps in status.
@@ -35,6 +36,7 @@ from wedsync_operator.engine.behavior import (
 from wedsync_operator.engine.mode import Mode, ModeResolution
 from wedsync_operator.engine.schedule import require_aware
 from wedsync_operator.model.types import (
+    Behavior,
     Metric,
     MetricTargetType,
     PlatformScaling,
@@ -52,6 +54,7 @@ __all__ = [
     "Recommendation",
     "ScaleEvent",
     "TargetState",
+    "Tolerances",
     "decide",
     "decide_target",
     "is_missing",
@@ -65,6 +68,28 @@ __all__ = [
 
 # HPA's default --horizontal-pod-autoscaler-tolerance: ratios within 10% of 1 are noise.
 TOLERANCE = Fraction(1, 10)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """HPA's per-direction tolerance (autoscaling/v2 ``behavior.scaleUp.tolerance`` and
+    ``behavior.scaleDown.tolerance``, Kubernetes 1.33): a ratio inside
+    ``[1 - down, 1 + up]``, edges included, is noise."""
+
+    up: Fraction = TOLERANCE
+    down: Fraction = TOLERANCE
+
+    @classmethod
+    def of(cls, behavior: Behavior) -> Tolerances:
+        up, down = behavior.scale_up.tolerance, behavior.scale_down.tolerance
+        return cls(TOLERANCE if up is None else up, TOLERANCE if down is None else down)
+
+    def is_within(self, ratio: Fraction) -> bool:
+        return 1 - self.down <= ratio <= 1 + self.up
+
+    def toward(self, ratio: Fraction) -> Fraction:
+        """The tolerance on the side of 1 where ``ratio`` lies."""
+        return self.up if ratio > 1 else self.down
 
 
 class Reason(StrEnum):
@@ -83,6 +108,7 @@ class Reason(StrEnum):
     METRICS_PARTIAL = "MetricsPartial"
     FALLBACK = "Fallback"
     NO_METRICS = "NoMetrics"
+    SCALING_DISABLED = "ScalingDisabled"
 
 
 @dataclass(frozen=True)
@@ -174,12 +200,17 @@ class MetricProposal:
     ratio: Fraction
     replicas: int
     within_tolerance: bool
-    # A Value/Utilization metric cannot say how many replicas are needed from zero.
+    # A Utilization metric cannot say how many replicas are needed from zero.
     stuck_at_zero: bool = False
+    tolerances: Tolerances = Tolerances()
 
 
 def metric_proposal(
-    metric: Metric, observed: float, current: int, in_mode: bool
+    metric: Metric,
+    observed: float,
+    current: int,
+    in_mode: bool,
+    tolerances: Tolerances = Tolerances(),
 ) -> MetricProposal | None:
     """The replica count one metric asks for; None when the metric cannot be used (a
     non-positive target, which the schema forbids)."""
@@ -199,6 +230,7 @@ def metric_proposal(
             replicas=max(0, replicas),
             within_tolerance=within,
             stuck_at_zero=stuck,
+            tolerances=tolerances,
         )
 
     if metric.target_type is MetricTargetType.AVERAGE_VALUE:
@@ -208,14 +240,17 @@ def metric_proposal(
         if current == 0:
             return made(obs / tv, needed, within=False)
         ratio = obs / (tv * current)
-        if abs(ratio - 1) <= TOLERANCE:
+        if tolerances.is_within(ratio):
             return made(ratio, current, within=True)
         return made(ratio, needed, within=False)
 
     ratio = obs / tv
     if current == 0:
+        if metric.target_type is MetricTargetType.VALUE:
+            # HPA's getUsageRatioReplicaCount from zero: the ratio itself is the count.
+            return made(ratio, math.ceil(ratio), within=False)
         return made(ratio, 0, within=False, stuck=True)
-    if abs(ratio - 1) <= TOLERANCE:
+    if tolerances.is_within(ratio):
         return made(ratio, current, within=True)
     return made(ratio, math.ceil(current * ratio), within=False)
 
@@ -236,8 +271,10 @@ def _describe(mp: MetricProposal, current: int) -> str:
     if mp.stuck_at_zero:
         return (
             f"{name} is {_num(mp.observed)} but a {mp.metric.target_type} metric cannot scale "
-            "up from zero replicas (only an AverageValue metric can)"
+            "up from zero replicas (only a Value or AverageValue metric can)"
         )
+    if current == 0 and mp.metric.target_type is MetricTargetType.VALUE:
+        return f"{name} {_num(mp.observed)} needs {mp.replicas} at its {which} {tv}"
     if mp.metric.target_type is MetricTargetType.AVERAGE_VALUE:
         if current == 0:
             return f"{name} {_num(mp.observed)} needs {mp.replicas} at its {which} {tv} per replica"
@@ -246,7 +283,7 @@ def _describe(mp: MetricProposal, current: int) -> str:
     else:
         subject = f"{name} {_num(mp.observed)}"
     if mp.within_tolerance:
-        relation = f"is within {TOLERANCE * 100}% of"
+        relation = f"is within {_num(float(mp.tolerances.toward(mp.ratio) * 100))}% of"
     elif mp.ratio > 1:
         relation = "is above"
     else:
@@ -323,9 +360,16 @@ def decide_target(
     current = state.current
     behavior = policy.behavior
     in_mode = mode.mode is Mode.WEDDING_DAY
+    # HPA (TestZeroReplicas): a target at 0 whose minReplicas is above 0 was put there by
+    # someone, which switches autoscaling off for it; a minReplicas of 0 lets the policy
+    # scale it to zero itself, so there 0 is its own state and scaling goes on.
+    disabled = current == 0 and target.min_replicas > 0
     baseline: int | None = None
     floor: int | None = None
-    if in_mode:
+    if in_mode and disabled:
+        # No baseline from a count nobody autoscales: it is taken when the target is back.
+        baseline = state.baseline
+    elif in_mode:
         baseline = state.baseline if state.baseline is not None else current
         floor = wedding_floor(target, policy, baseline, mode.load_factor)
     # maxReplicas is the hard ceiling even for a spec whose minimum exceeds it.
@@ -334,11 +378,16 @@ def decide_target(
     frozen = in_mode and policy.wedding_day.freeze_scale_down
 
     applying = [m for m in policy.metrics if m.applies_to(target.name)]
+    tolerances = Tolerances.of(behavior)
     proposals: list[MetricProposal] = []
     missing: list[Metric] = []
     for metric in applying:
         sample = samples.get(metric.name)
-        made = None if sample is None else metric_proposal(metric, sample, current, in_mode)
+        made = (
+            None
+            if sample is None
+            else metric_proposal(metric, sample, current, in_mode, tolerances)
+        )
         if made is None:
             missing.append(metric)
         else:
@@ -384,6 +433,16 @@ def decide_target(
         # caller applies it, and the caller refreshes it from /scale before the next run.
         return decision, TargetState(
             current=desired, baseline=baseline, recommendations=recs, events=new_events
+        )
+
+    if disabled:
+        kept = "; the wedding-day floor is not applied to it either" if in_mode else ""
+        return finish(
+            0,
+            Reason.SCALING_DISABLED,
+            f"0 replicas with minReplicas {target.min_replicas} means autoscaling is off for "
+            f"it, as with HPA{kept}; scale it to 1 or more to hand it back",
+            limited=True,
         )
 
     # Bounds first, as HPA does: out-of-range counts are corrected at once, without
@@ -463,7 +522,8 @@ def decide_target(
     recs = recommendations
     if not recs and behavior.scale_down.stabilization_window_seconds > 0:
         # HPA seeds an unseen autoscaler's history with the current count so that a new
-        # (or long-silent) policy does not drop capacity before one window has passed.
+        # policy does not drop capacity before one window has passed (a target with a
+        # history keeps its newest recommendation: see prune_recommendations).
         recs = (Recommendation(at=now, replicas=current),)
     stabilized = stabilize(behavior, current, proposal, recs, now)
     recs = (*recs, Recommendation(at=now, replicas=proposal))

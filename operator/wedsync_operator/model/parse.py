@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,8 @@ _OFFSET_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
+# A tolerance as autoscaling/v2 writes it (a Quantity): "0.05" or "50m".
+_TOLERANCE = re.compile(r"(?:([0-9]+(?:\.[0-9]{1,3})?)|([0-9]{1,4})m)")
 
 T = TypeVar("T")
 
@@ -263,6 +266,15 @@ def _decimal(value: Any) -> float:
     raise ValueError(
         f'must be a decimal number written as a string such as "1.5", not {shown(value)}'
     )
+
+
+def _tolerance(value: Any) -> Fraction:
+    # Exact, so that a ratio on the band's edge (0.95 against "0.05") is inside it.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Fraction(value)
+    if isinstance(value, str) and (m := _TOLERANCE.fullmatch(value)):
+        return Fraction(m.group(1)) if m.group(1) else Fraction(int(m.group(2)), 1000)
+    raise ValueError(f'must be a decimal such as "0.05" or a quantity such as "50m", not {value!r}')
 
 
 # ----------------------------------------------------------------------------- shared
@@ -506,6 +518,7 @@ def _rules(
         ),
         select_policy=select,
         policies=tuple(policies) or default.policies,
+        tolerance=_field(r, raw, "tolerance", where, _tolerance, default.tolerance),
     )
 
 

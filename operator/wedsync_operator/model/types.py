@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from fractions import Fraction
 
 
 class Role(StrEnum):
@@ -175,6 +176,9 @@ class ScalingRules:
     stabilization_window_seconds: int
     select_policy: SelectPolicy
     policies: tuple[ScalingPolicy, ...]
+    # How far the usage ratio may stray from 1 in this direction before it counts, as
+    # autoscaling/v2's behavior.*.tolerance (Kubernetes 1.33); None: HPA's default 10%.
+    tolerance: Fraction | None = None
 
 
 # Defaults are the HorizontalPodAutoscaler's (autoscaling/v2).
