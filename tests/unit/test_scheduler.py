@@ -20,9 +20,9 @@ def test_keys_come_due_in_time_order() -> None:
     agenda.schedule("c", 30)
 
     assert agenda.next_at() == 10
-    assert agenda.pop_due(25, limit=10) == ["a", "b"]
+    assert agenda.pop_due(25, limit=10) == [("a", False), ("b", False)]
     assert agenda.pop_due(25, limit=10) == []
-    assert list(agenda.pop_due(30, limit=10)) == ["c"]
+    assert agenda.pop_due(30, limit=10) == [("c", False)]
     assert len(agenda) == 0 and agenda.next_at() is None
 
 
@@ -32,7 +32,7 @@ def test_urgent_keys_go_ahead_of_routine_ones_that_are_due_earlier() -> None:
         agenda.schedule(f"routine-{i}", i)
     agenda.schedule("activation", 9, urgent=True)
 
-    assert agenda.pop_due(10, limit=2) == ["activation", "routine-0"]
+    assert agenda.pop_due(10, limit=2) == [("activation", True), ("routine-0", False)]
 
 
 def test_a_new_time_replaces_the_old_one() -> None:
@@ -60,7 +60,7 @@ def test_a_wake_up_is_not_undone_by_the_routine_rescheduling_after_it() -> None:
     agenda.schedule("p", 1, urgent=True)
     agenda.schedule("p", 30)  # the periodic time, written after the wake-up
 
-    assert agenda.pop_due(1, limit=1) == ["p"]
+    assert agenda.pop_due(1, limit=1) == [("p", True)]
 
 
 def test_a_cancelled_key_never_comes_due() -> None:
@@ -77,13 +77,13 @@ def test_ten_thousand_keys_pop_in_order() -> None:
     for i in reversed(range(10_000)):
         agenda.schedule(i, float(i))
 
-    assert agenda.pop_due(10_000, limit=10_000) == list(range(10_000))
+    assert [k for k, _ in agenda.pop_due(10_000, limit=10_000)] == list(range(10_000))
 
 
 async def test_work_runs_when_due_and_is_rescheduled_by_what_it_returns() -> None:
     runs: list[float] = []
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         runs.append(time.monotonic())
         return time.time() + 0.05 if len(runs) < 3 else None
 
@@ -101,7 +101,7 @@ async def test_work_runs_when_due_and_is_rescheduled_by_what_it_returns() -> Non
 async def test_the_loop_wakes_at_once_for_work_due_earlier_than_its_sleep() -> None:
     started = asyncio.Event()
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         started.set()
         return None
 
@@ -122,7 +122,7 @@ async def test_at_most_workers_pieces_of_work_run_at_once_and_urgent_ones_first(
     running = 0
     most = 0
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         nonlocal running, most
         running += 1
         most = max(most, running)
@@ -152,7 +152,7 @@ async def test_a_key_due_again_while_it_runs_runs_once_more_after_not_alongside(
     runs = 0
     release = asyncio.Event()
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         nonlocal concurrent, most, runs
         concurrent += 1
         most = max(most, concurrent)
@@ -181,7 +181,7 @@ async def test_work_that_raises_is_tried_again_and_does_not_stop_the_loop(
 ) -> None:
     calls: dict[str, int] = {"bad": 0, "good": 0}
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         calls[key] += 1
         if key == "bad":
             raise RuntimeError("boom")
@@ -202,7 +202,7 @@ async def test_work_that_raises_is_tried_again_and_does_not_stop_the_loop(
 async def test_a_forgotten_key_is_not_put_back_by_the_work_it_was_doing() -> None:
     release = asyncio.Event()
 
-    async def work(key: str) -> float | None:
+    async def work(key: str, urgent: bool) -> float | None:
         await release.wait()
         return time.time()  # would be due again at once
 
@@ -217,3 +217,20 @@ async def test_a_forgotten_key_is_not_put_back_by_the_work_it_was_doing() -> Non
 
     assert "deleted" not in scheduler.agenda
     assert scheduler.busy == 0
+
+
+async def test_work_is_told_whether_a_wake_up_or_its_routine_time_brought_it() -> None:
+    seen: dict[str, bool] = {}
+
+    async def work(key: str, urgent: bool) -> float | None:
+        seen[key] = urgent
+        return None
+
+    scheduler: Scheduler[str] = Scheduler(work, workers=2)
+    scheduler.at("periodic", time.time())
+    scheduler.now("woken")
+    loop = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.05)
+    loop.cancel()
+
+    assert seen == {"periodic": False, "woken": True}

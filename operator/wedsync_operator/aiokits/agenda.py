@@ -71,10 +71,11 @@ class Agenda(Generic[K]):
         tops = [t for t in (self._top(self._urgent, True), self._top(self._routine, False)) if t]
         return min(at for at, _ in tops) if tops else None
 
-    def pop_due(self, now: float, limit: int) -> list[K]:
-        """Up to ``limit`` keys due at ``now``: the urgent ones first, then the routine
-        ones, each in due-time order. They leave the agenda."""
-        taken: list[K] = []
+    def pop_due(self, now: float, limit: int) -> list[tuple[K, bool]]:
+        """Up to ``limit`` keys due at ``now``, each with whether it is urgent: the
+        urgent ones first, then the routine ones, each in due-time order. They leave the
+        agenda."""
+        taken: list[tuple[K, bool]] = []
         for heap, urgent in ((self._urgent, True), (self._routine, False)):
             while len(taken) < limit:
                 top = self._top(heap, urgent)
@@ -83,7 +84,7 @@ class Agenda(Generic[K]):
                 key = top[1]
                 heapq.heappop(heap)
                 del self._entries[key]
-                taken.append(key)
+                taken.append((key, urgent))
         return taken
 
     def _top(self, heap: list[tuple[float, int, K]], urgent: bool) -> tuple[float, K] | None:

@@ -1,8 +1,9 @@
 """One loop for the whole operator: it sleeps until the earliest key of the agenda is
 due (or until it is told of an earlier one), then hands due keys to a bounded pool.
 
-``work(key)`` does one piece of work (evaluate a policy, bring a day's phase up to date)
-and returns when the key is next due, or None to leave it off the agenda. A key is never
+``work(key, urgent)`` does one piece of work (evaluate a policy, bring a day's phase up
+to date; ``urgent`` when a wake-up brought it) and returns when the key is next due, or
+None to leave it off the agenda. A key is never
 worked on twice at once: one that falls due while it runs is taken again as soon as it
 ends. A ``work`` that raises is logged and tried again after ``retry_seconds`` (the work
 functions report their own errors; this is the last resort that keeps the loop alive).
@@ -30,7 +31,7 @@ K = TypeVar("K", bound=Hashable)
 class Scheduler(Generic[K]):
     def __init__(
         self,
-        work: Callable[[K], Awaitable[float | None]],
+        work: Callable[[K, bool], Awaitable[float | None]],
         *,
         workers: int,
         clock: Callable[[], float] = time.time,
@@ -84,8 +85,8 @@ class Scheduler(Generic[K]):
                 self._poke.clear()
                 now = self._clock()
                 free = self._workers - len(self._running)
-                for key in self.agenda.pop_due(now, free) if free > 0 else ():
-                    self._start(key)
+                for key, urgent in self.agenda.pop_due(now, free) if free > 0 else ():
+                    self._start(key, urgent)
                 nxt = self.agenda.next_at()
                 if len(self._running) >= self._workers or nxt is None:
                     delay = self._max_sleep
@@ -103,13 +104,13 @@ class Scheduler(Generic[K]):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _start(self, key: K) -> None:
-        self._running[key] = asyncio.create_task(self._one(key), name=f"work {key}")
+    def _start(self, key: K, urgent: bool) -> None:
+        self._running[key] = asyncio.create_task(self._one(key, urgent), name=f"work {key}")
 
-    async def _one(self, key: K) -> None:
+    async def _one(self, key: K, urgent: bool) -> None:
         nxt: float | None
         try:
-            nxt = await self._work(key)
+            nxt = await self._work(key, urgent)
         except asyncio.CancelledError:
             raise
         except Exception:

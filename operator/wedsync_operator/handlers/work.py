@@ -10,8 +10,9 @@ from wedsync_operator.handlers.weddingday import weddingday_step
 WORKERS = 64
 
 
-async def run_one(runtime: Runtime, key: Key) -> float | None:
-    """One piece of work for ``key``; when it is next due (wall clock), or None."""
+async def run_one(runtime: Runtime, key: Key, urgent: bool) -> float | None:
+    """One piece of work for ``key`` (``urgent``: a wake-up brought it); when it is next
+    due (wall clock), or None."""
     kind, namespace, name = key
     if kind == "wd":
         return await weddingday_step(runtime, namespace, name)
