@@ -18,6 +18,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,8 @@ from kubernetes_asyncio import client, config
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
+# As kopf cuts them: longer Event messages are refused by some API servers.
+MAX_EVENT_MESSAGE = 1024
 # Requests in flight to the API server at once. More only lengthens the server's own
 # queue (on a busy server every request slows down) while an urgent request waits here.
 CONNECTIONS = 32
@@ -438,6 +441,45 @@ class KubeClient:
                 if race.reason != "Conflict":
                     raise
                 await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+
+    async def create_event(
+        self,
+        namespace: str,
+        name: str,
+        involved: dict[str, str],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str,
+    ) -> None:
+        """Post a core/v1 Event under a fixed name; one the API server already holds
+        under that name counts as posted, so a post repeated after a restart leaves one."""
+        if len(message) > MAX_EVENT_MESSAGE:
+            half = MAX_EVENT_MESSAGE // 2 - 2
+            message = f"{message[:half]}...{message[-half:]}"
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {**involved, "namespace": namespace},
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "action": reason,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+        except KubeError as exc:
+            if exc.status != 409:  # AlreadyExists: posted before, by us
+                raise
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One key of a named Secret (RBAC: get on named Secrets only, no list)."""

@@ -83,7 +83,10 @@ async def warm(
     now: datetime,
 ) -> dict[str, Any] | None:
     """Warm the cache for ``couple_ids`` unless this exact warming already completed;
-    returns the new ``status.cacheWarming`` block, or None when there was nothing to do."""
+    returns the new ``status.cacheWarming`` block, or None when there was nothing to do.
+
+    Safe at any instant of a restart: each key is an overwriting ``SET … EX``, and only a
+    completed run is recorded as done, so a kill mid-run means the next run redoes it."""
     warming = policy.wedding_day.cache_warming
     if not warming.enabled or warming.redis is None or warming.postgres is None:
         return None
