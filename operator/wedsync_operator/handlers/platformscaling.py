@@ -20,6 +20,7 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError, Scale, Urgency
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
+from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.intent import (
     OwedEvent,
@@ -206,13 +207,12 @@ async def evaluate(
     switch = mode_event(name, uid, mode, previous)
 
     if policy.paused:
-        published, publish_events = await _publish_mode(
-            runtime, body, policy, mode, previous, memory.published, now
-        )
+        # Paused changes nothing outside its own status and Events: no patch, no
+        # ConfigMap, no silence, no warming.
         owed = owed_events(previous, {})
         if switch is not None:
             owed.append(switch)
-        unposted = await _post_events(runtime, body, [*owed, *publish_events], logger)
+        unposted = await _post_events(runtime, body, owed, logger)
         conditions = [
             condition(
                 "Ready",
@@ -222,7 +222,6 @@ async def evaluate(
                 generation,
             ),
             _mode_condition(mode, generation),
-            *published,
         ]
         extra: dict[str, Any] = {"pendingEvents": _events_status(unposted)}
         await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
@@ -421,8 +420,8 @@ async def _data_tier(
     memory: LoopMemory,
     now: datetime,
 ) -> tuple[dict[str, Any], list[Condition], list[OwedEvent]]:
-    """Cache warming while a day prepares; silences while the mode is on. Returns the
-    status fields, conditions and Events to post."""
+    """Cache warming while a day prepares; silences while the mode is on. A dry run only
+    says what it would do. Returns the status fields, conditions and Events to post."""
     out: dict[str, Any] = {}
     conditions: list[Condition] = []
     events: list[OwedEvent] = []
@@ -430,7 +429,9 @@ async def _data_tier(
     generation = int(body.metadata.get("generation") or 0)
     couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
     if couples is not None:
-        block = await datatier.warm(runtime, policy, couples, previous.get("cacheWarming"), now)
+        block = await datatier.warm(
+            runtime, policy, couples, previous.get("cacheWarming"), now, dry_run=policy.dry_run
+        )
         if block is not None:
             out["cacheWarming"] = block
             before = previous.get("cacheWarming") or {}
@@ -441,7 +442,12 @@ async def _data_tier(
             ):
                 events.append(warming_event(name, uid, block))
     silence_alerts = policy.wedding_day.silence_alerts
-    if silence_alerts is not None and (mode.on or previous.get("silences")):
+    if silence_alerts is not None and policy.dry_run:
+        message = would_silence(silence_alerts, mode)
+        if not already_reported(previous, "AlertsSilenced", message):
+            events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
+        conditions.append(condition("AlertsSilenced", "False", DRY_RUN, message, generation))
+    elif silence_alerts is not None and (mode.on or previous.get("silences")):
         # Alertmanager is the record (engine/silences.py): a restart lists the policy's
         # silences and creates none twice, so the reconciliation is safe at any instant.
         key = (mode.mode.value, format_instant(mode.until) if mode.until else "")
@@ -763,28 +769,24 @@ async def _publish_mode(
 ) -> tuple[list[Condition], list[OwedEvent]]:
     """The mode ConfigMap for applications, after a switch or a restart.
 
-    Returns the ``ModePublished`` condition when it wrote (or failed to write) the
-    ConfigMap, and the Events to post. A failure is reported, not raised: the ConfigMap
-    informs applications, and a wedding day's pre-scale must not wait on it. It is
-    retried at each evaluation until written.
+    Returns the ``ModePublished`` condition when it wrote (or failed to write, or in a
+    dry run would have written) the ConfigMap, and the Events to post. A failure is
+    reported, not raised: the ConfigMap informs applications, and a wedding day's
+    pre-scale must not wait on it. It is retried at each evaluation until written.
     """
     cm = policy.wedding_day.mode_config_map
     generation = int(body.metadata.get("generation") or 0)
     name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
+    if policy.dry_run:
+        message = would_publish(cm, mode)
+        events = []
+        if not already_reported(previous, "ModePublished", message):
+            events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
+        return [condition("ModePublished", "False", DRY_RUN, message, generation)], events
     if f"{cm}={mode.mode.value}" in published:
         return [], []
-    data = {
-        "mode": mode.mode.value,
-        "since": format_instant(mode.since) if mode.since else "",
-        "until": format_instant(mode.until) if mode.until else "",
-        "reason": mode.reason,
-        "activeWeddingDays": ",".join(mode.active_days),
-        "cacheTtlMultiplier": str(policy.wedding_day.cache_ttl_multiplier if mode.on else 1),
-        "policy": policy.meta.name,
-    }
-    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
     try:
-        await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+        await _write_mode_config_map(runtime, policy, mode, now)
     except KubeError as exc:
         message = f"could not write mode {mode.mode.value} to ConfigMap {cm}: {exc}"
         events = []
@@ -803,3 +805,20 @@ async def _publish_mode(
             generation,
         )
     ], []
+
+
+async def _write_mode_config_map(
+    runtime: Runtime, policy: PlatformScaling, mode: ModeResolution, now: datetime
+) -> None:
+    data = {
+        "mode": mode.mode.value,
+        "since": format_instant(mode.since) if mode.since else "",
+        "until": format_instant(mode.until) if mode.until else "",
+        "reason": mode.reason,
+        "activeWeddingDays": ",".join(mode.active_days),
+        "cacheTtlMultiplier": str(policy.wedding_day.cache_ttl_multiplier if mode.on else 1),
+        "policy": policy.meta.name,
+    }
+    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+    cm = policy.wedding_day.mode_config_map
+    await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
