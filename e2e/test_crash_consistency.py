@@ -8,7 +8,7 @@ written, the mode, a patch whose final write was lost, everything), restarts it 
 waits for the policy to settle. After every round, every policy so far must show the
 floors of the counts when its mode began — ceil(2 x 1.2) = 3 and ceil(5 x 1.2) = 6, never
 the compounded 4 and 8 — one ScaledUp Event per scaling action, one WeddingDayModeOn
-Event, the mode in the mode ConfigMap, and one live Alertmanager silence.
+Event, its key set in the shared mode ConfigMap, and one live Alertmanager silence.
 """
 
 from __future__ import annotations
@@ -221,6 +221,7 @@ def test_sigkill_at_random_instants_of_an_activation_never_compounds_the_floor_o
         for j in range(len(left)):
             check_round(cluster, namespace, j, alertmanager)
         assert mode_cm["mode"] == "WeddingDay"
+        assert {mode_cm.get(f"p-{j}.mode") for j in range(len(left))} == {"WeddingDay"}
     finally:
         for proc in operators:
             proc.stop()

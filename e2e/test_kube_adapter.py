@@ -100,6 +100,32 @@ async def test_mode_config_map_is_created_then_updated(
     assert cm["metadata"]["labels"] == labels
 
 
+async def test_a_config_map_write_computed_from_a_stale_version_is_refused(
+    cluster: Cluster, namespace: str, kube: KubeClient
+) -> None:
+    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+    seen = await kube.apply_config_map(namespace, "wedsync-mode", {"a.mode": "Normal"}, labels)
+    # Another policy writes its key set between this one's write and its merged view.
+    await kube.apply_config_map(namespace, "wedsync-mode", {"b.mode": "WeddingDay"}, labels)
+
+    with pytest.raises(KubeError) as info:
+        await kube.patch_config_map_at(
+            namespace, "wedsync-mode", {"mode": "Normal"}, seen["metadata"]["resourceVersion"]
+        )
+    again = await kube.apply_config_map(namespace, "wedsync-mode", {"a.mode": "Normal"}, labels)
+    await kube.patch_config_map_at(
+        namespace,
+        "wedsync-mode",
+        {"mode": "WeddingDay", "b.mode": None},
+        again["metadata"]["resourceVersion"],
+    )
+
+    assert info.value.reason == "Conflict"
+    assert again["data"] == {"a.mode": "Normal", "b.mode": "WeddingDay"}  # a no-op returns it
+    cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)
+    assert cm["data"] == {"a.mode": "Normal", "mode": "WeddingDay"}  # None removed a key
+
+
 async def test_an_unreachable_api_server_fails_fast_with_a_reason(cluster: Cluster) -> None:
     broken = cluster.state / "broken.kubeconfig"
     broken.write_text(cluster.kubeconfig.read_text().replace(cluster.server, "https://127.0.0.1:9"))

@@ -502,6 +502,78 @@ def test_paused_policy_changes_nothing_at_all_even_in_wedding_day_mode(
     assert silences_of(alertmanager, namespace, "platform") == []
 
 
+def test_policies_sharing_the_mode_config_map_publish_each_mode_and_a_merged_one(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+) -> None:
+    def scaling(name: str, target: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "PlatformScaling",
+            "metadata": {"name": name, "labels": {"platform": "wedsync", "app": name}},
+            "spec": {
+                "targets": [{"kind": "Deployment", "name": target, "maxReplicas": 10}],
+                "interval": {"normal": "2s", "weddingDay": "2s"},
+            },
+        }
+
+    apply(
+        cluster,
+        namespace,
+        deployment("web-couples", 2),
+        deployment("web-suppliers", 2),
+        scaling("couples", "web-couples"),
+        scaling("suppliers", "web-suppliers"),
+    )
+
+    def published(expected: dict[str, str]) -> dict[str, str] | None:
+        found = cluster.kubectl(
+            "get", "configmap", "wedsync-mode", "-n", namespace, "-o", "json", check=False
+        )
+        if found.returncode != 0:
+            return None
+        data: dict[str, str] = json.loads(found.stdout).get("data") or {}
+        return data if all(data.get(k) == v for k, v in expected.items()) else None
+
+    def modes(couples: str, suppliers: str, merged: str) -> dict[str, str]:
+        expected = {"couples.mode": couples, "suppliers.mode": suppliers, "mode": merged}
+        return wait_until(
+            f"the ConfigMap to say {expected}", lambda: published(expected), timeout=20
+        )
+
+    modes("Normal", "Normal", "Normal")
+    # One in the mode, one out: the other's evaluations never switch the namespace back.
+    apply(
+        cluster,
+        namespace,
+        day_in_mode("couples-only", policySelector={"matchLabels": {"app": "couples"}}),
+    )
+    data = modes("WeddingDay", "Normal", "WeddingDay")
+    time.sleep(2 * 2)  # both evaluate again; the merged mode holds
+    data = modes("WeddingDay", "Normal", "WeddingDay")
+    assert data["activeWeddingDays"] == "couples-only"
+    assert data["policies"] == "couples,suppliers"
+    assert "policy" not in data
+
+    # Both in the mode at once, through different days.
+    apply(
+        cluster,
+        namespace,
+        day_in_mode("everyone", policySelector={"matchLabels": {"platform": "wedsync"}}),
+    )
+    data = modes("WeddingDay", "WeddingDay", "WeddingDay")
+    assert data["activeWeddingDays"] == "couples-only,everyone"
+    assert data["cacheTtlMultiplier"] == "4"
+
+    # Both out at once.
+    cluster.kubectl("delete", "wd", "couples-only", "everyone", "-n", namespace)
+    data = modes("Normal", "Normal", "Normal")
+    assert data["cacheTtlMultiplier"] == "1" and data["activeWeddingDays"] == ""
+    found = conditions(cluster, namespace, "ps", "couples")["ModePublished"]
+    assert found["status"] == "True", found
+
+
 def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
     cluster: Cluster,
     namespace: str,

@@ -424,23 +424,39 @@ class KubeClient:
             raise KubeError("KubernetesError", f"WATCH {path}: an event is not JSON") from None
 
     async def apply_config_map(
-        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
-    ) -> None:
-        """Create the ConfigMap or merge-patch its data (idempotent)."""
+        self, namespace: str, name: str, data: dict[str, str | None], labels: dict[str, str]
+    ) -> Any:
+        """Create the ConfigMap or merge-patch its data (idempotent; a None value removes
+        its key); returns the ConfigMap as the API server holds it after the write."""
         path = f"/api/v1/namespaces/{namespace}/configmaps"
         body = {"metadata": {"name": name, "labels": labels}, "data": data}
         try:
-            await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+            return await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
         except KubeError as exc:
             if not exc.not_found:
                 raise
+            created = {k: v for k, v in data.items() if v is not None}
             try:
-                await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+                return await self.request(
+                    "POST",
+                    path,
+                    {"apiVersion": "v1", "kind": "ConfigMap", **body, "data": created},
+                )
             except KubeError as race:
                 # Another policy of the namespace created it in between: patch theirs.
                 if race.reason != "Conflict":
                     raise
-                await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+                return await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+
+    async def patch_config_map_at(
+        self, namespace: str, name: str, data: dict[str, str | None], resource_version: str
+    ) -> Any:
+        """Merge-patch a ConfigMap's data only if it is still at ``resource_version``
+        (KubeError ``Conflict`` otherwise): a value computed from what the ConfigMap held
+        never overwrites a change made since."""
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+        body = {"metadata": {"resourceVersion": resource_version}, "data": data}
+        return await self.request("PATCH", path, body, content_type=MERGE_PATCH)
 
     async def create_event(
         self,

@@ -34,6 +34,7 @@ from wedsync_operator.engine.intent import (
     warming_event,
 )
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
+from wedsync_operator.engine.modemap import merged_view, policy_keys
 from wedsync_operator.engine.replicas import (
     Decision,
     Reason,
@@ -78,6 +79,8 @@ INVALID_RECHECK_SECONDS = 60.0
 ERROR_RETRY_SECONDS = 10.0
 # The component named in the Events this operator posts itself (kopf's say "kopf").
 EVENT_COMPONENT = "wedsync-operator"
+# Attempts at the merged view of a shared mode ConfigMap before it is retried next time.
+CONFIG_MAP_MERGES = 5
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
 # it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
 # observed values kept the API server busier than all other requests together
@@ -801,7 +804,8 @@ async def _publish_mode(
             "ModePublished",
             "True",
             "ConfigMapWritten",
-            f"ConfigMap {cm} says mode {mode.mode.value}",
+            f"ConfigMap {cm} says mode {mode.mode.value} for this policy "
+            f"(keys {name}.*; the unprefixed keys merge every policy's)",
             generation,
         )
     ], []
@@ -810,15 +814,28 @@ async def _publish_mode(
 async def _write_mode_config_map(
     runtime: Runtime, policy: PlatformScaling, mode: ModeResolution, now: datetime
 ) -> None:
-    data = {
-        "mode": mode.mode.value,
-        "since": format_instant(mode.since) if mode.since else "",
-        "until": format_instant(mode.until) if mode.until else "",
-        "reason": mode.reason,
-        "activeWeddingDays": ",".join(mode.active_days),
-        "cacheTtlMultiplier": str(policy.wedding_day.cache_ttl_multiplier if mode.on else 1),
-        "policy": policy.meta.name,
+    """Write this policy's key set, then the merged view computed from the ConfigMap as
+    that write returned it, on condition that nobody wrote in between (engine/modemap.py):
+    several policies of a namespace share one ConfigMap without overwriting each other."""
+    namespace, cm = policy.meta.namespace, policy.wedding_day.mode_config_map
+    own: dict[str, str | None] = {
+        **policy_keys(policy.meta.name, mode, policy.wedding_day.cache_ttl_multiplier),
+        "policy": None,  # the single-policy key of earlier versions: the view replaces it
     }
     labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
-    cm = policy.wedding_day.mode_config_map
-    await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+    held = await runtime.kube.apply_config_map(namespace, cm, own, labels)
+    for _ in range(CONFIG_MAP_MERGES):
+        data = held.get("data") or {}
+        view = merged_view(data, now)
+        if all(data.get(k) == v for k, v in view.items()):
+            return
+        version = str((held.get("metadata") or {}).get("resourceVersion") or "")
+        try:
+            await runtime.kube.patch_config_map_at(namespace, cm, dict(view), version)
+            return
+        except KubeError as exc:
+            if exc.reason != "Conflict":
+                raise
+        # Another policy wrote in between: read it back (the same write, a no-op) and merge again.
+        held = await runtime.kube.apply_config_map(namespace, cm, own, labels)
+    raise KubeError("Conflict", f"ConfigMap {cm} changed under each of {CONFIG_MAP_MERGES} merges")
