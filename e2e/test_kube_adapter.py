@@ -100,6 +100,29 @@ async def test_mode_config_map_is_created_then_updated(
     assert cm["metadata"]["labels"] == labels
 
 
+async def test_an_event_posted_twice_under_one_name_is_one_event(
+    cluster: Cluster, namespace: str, kube: KubeClient
+) -> None:
+    involved = {"apiVersion": "v1", "kind": "ConfigMap", "name": "wedsync-mode", "uid": ""}
+    for _ in range(2):  # before a kill and again after the restart
+        await kube.create_event(
+            namespace,
+            "platform.0123456789abcdef",
+            involved,
+            type_="Normal",
+            reason="ScaledUp",
+            message="scale web 5 → 6",
+            component="wedsync-operator",
+        )
+
+    items = cluster.get_json("events", "-n", namespace)["items"]
+    ours = [e for e in items if e["metadata"]["name"].startswith("platform.")]
+    assert [(e["reason"], e["message"], e.get("count")) for e in ours] == [
+        ("ScaledUp", "scale web 5 → 6", 1)
+    ]
+    assert ours[0]["involvedObject"]["namespace"] == namespace
+
+
 async def test_a_config_map_write_computed_from_a_stale_version_is_refused(
     cluster: Cluster, namespace: str, kube: KubeClient
 ) -> None:
