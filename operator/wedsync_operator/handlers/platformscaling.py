@@ -305,10 +305,20 @@ async def evaluate(
             )
 
         applied_by_target: dict[str, bool] = {}
+        # The Events in the order of the actions: what was owed and the switch, then each
+        # tier's patches (`kubectl describe` reads as the activation happened).
+        groups = [owed]
         for step in scale_steps(decision.decisions):
             # The tiers in turn (database, cache, app going up), one tier's targets at once.
             done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
             applied_by_target.update(zip((d.target for d in step), done, strict=True))
+            groups.append(
+                [
+                    pending[d.target].event
+                    for d, ok in zip(step, done, strict=True)
+                    if ok and d.changed
+                ]
+            )
         for d in scale_order(decision.decisions):
             applied = applied_by_target[d.target]
             before = previous_targets.get(d.target) or {}
@@ -317,7 +327,6 @@ async def evaluate(
             if d.changed and applied:
                 state = decision.states.get(d.target, states[d.target])
                 entries[d.target] = target_status(d, state, before, applied=True, now=now)
-                owed.append(pending[d.target].event)
             elif d.target in pending:
                 # A failed patch may have landed all the same (a timeout): the next
                 # evaluation looks, and owes the Event if it did.
@@ -328,7 +337,7 @@ async def evaluate(
             )
 
         (published, publish_events), unposted = await asyncio.gather(
-            publish, _post_events(runtime, body, owed, logger)
+            publish, _post_event_groups(runtime, body, groups, logger)
         )
     except BaseException:
         publish.cancel()  # a failed evaluation retries it
@@ -373,6 +382,16 @@ async def evaluate(
 def _events_status(events: Iterable[OwedEvent]) -> list[dict[str, str]] | None:
     """status.pendingEvents: None removes the field (merge patch) once all are posted."""
     return [e.as_status() for e in events] or None
+
+
+async def _post_event_groups(
+    runtime: Runtime, body: kopf.Body, groups: Iterable[list[OwedEvent]], logger: Logger
+) -> list[OwedEvent]:
+    """Post the groups in turn, each group's Events at once; returns those not posted."""
+    unposted: list[OwedEvent] = []
+    for group in groups:
+        unposted += await _post_events(runtime, body, group, logger)
+    return unposted
 
 
 async def _post_events(
