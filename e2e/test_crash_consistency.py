@@ -8,7 +8,8 @@ written, the mode, a patch whose final write was lost, everything), restarts it 
 waits for the policy to settle. After every round, every policy so far must show the
 floors of the counts when its mode began — ceil(2 x 1.2) = 3 and ceil(5 x 1.2) = 6, never
 the compounded 4 and 8 — one ScaledUp Event per scaling action, one WeddingDayModeOn
-Event, its key set in the shared mode ConfigMap, and one live Alertmanager silence.
+Event, one CacheWarmed Event and the couples in Redis, its key set in the shared mode
+ConfigMap, and one live Alertmanager silence.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from operator_fixture import (
     status,
 )
 from services.alertmanager import AlertmanagerServer
+from services.postgres import PostgresPair
+from services.redis import RedisPair
+from test_data_tier import secret
 from test_operator import rfc3339
 
 UNIFORM_KILLS = 20  # offsets spread over [0, 1) s
@@ -41,6 +45,7 @@ EXTRA_KILLS = 10  # at most: aimed at the window between a patch and its status 
 BASELINES = {"db": 2, "web": 5}
 FLOORS = {"db": 3, "web": 6}  # ceil(baseline x 1.2)
 LEAD = 3.0  # seconds from the day's creation to its mode start
+COUPLES = 20  # warmed into Redis at each activation
 
 
 def seed() -> int:
@@ -48,6 +53,7 @@ def seed() -> int:
 
 
 def round_objects(i: int, alertmanager: AlertmanagerServer) -> list[dict[str, Any]]:
+    """Two tiers and every side effect of a switch: silences, warming, the ConfigMap."""
     db, web = deployment(f"db-{i}", BASELINES["db"]), deployment(f"web-{i}", BASELINES["web"])
     policy = {
         "apiVersion": "wedsync.io/v1alpha1",
@@ -62,13 +68,19 @@ def round_objects(i: int, alertmanager: AlertmanagerServer) -> list[dict[str, An
             "weddingDay": {
                 "extraCapacityPercent": 20,
                 "silenceAlerts": {"alertmanagerUrl": alertmanager.url},
+                "cacheWarming": {
+                    "enabled": True,
+                    "redisSecretRef": {"name": "redis"},
+                    "postgresSecretRef": {"name": "postgres"},
+                    "ttl": "1h",
+                },
             },
         },
     }
     return [db, web, policy]
 
 
-def wedding_day(i: int, mode_start: datetime) -> dict[str, Any]:
+def wedding_day(i: int, mode_start: datetime, couples: list[str]) -> dict[str, Any]:
     start = mode_start + timedelta(hours=2)  # the default lead time
     return {
         "apiVersion": "wedsync.io/v1alpha1",
@@ -78,6 +90,7 @@ def wedding_day(i: int, mode_start: datetime) -> dict[str, Any]:
             "start": rfc3339(start),
             "end": rfc3339(start + timedelta(hours=1)),
             "policySelector": {"matchLabels": {"round": str(i)}},
+            "coupleIds": couples,
         },
     }
 
@@ -119,6 +132,7 @@ def settled(cluster: Cluster, namespace: str, i: int, alertmanager: Alertmanager
             for n in FLOORS
         )
         and live_silences(alertmanager, namespace, f"p-{i}") == 1
+        and (st.get("cacheWarming") or {}).get("complete") is True
     )
 
 
@@ -143,6 +157,8 @@ def check_round(
     assert reasons[("ScaledUp", f"scale web-{i} 5 → 6", 1)] == 1, reasons
     assert sum(n for (r, _, _), n in reasons.items() if r == "ScaledUp") == 2, reasons
     assert sum(n for (r, _, _), n in reasons.items() if r == "WeddingDayModeOn") == 1, reasons
+    assert sum(n for (r, _, _), n in reasons.items() if r == "CacheWarmed") == 1, reasons
+    assert st["cacheWarming"]["keysWritten"] == COUPLES, st["cacheWarming"]
     assert live_silences(alertmanager, namespace, f"p-{i}") == 1
 
 
@@ -151,9 +167,18 @@ def test_sigkill_at_random_instants_of_an_activation_never_compounds_the_floor_o
     cluster: Cluster,
     namespace: str,
     alertmanager: AlertmanagerServer,
+    redis_pair: RedisPair,
+    postgres_pair: PostgresPair,
     tmp_path: Path,
 ) -> None:
     ensure_crds(cluster)
+    couples = [c.couple_id for c in postgres_pair.seed_core_fields(COUPLES, prefix=namespace)]
+    apply(
+        cluster,
+        namespace,
+        secret("redis", "url", redis_pair.url),
+        secret("postgres", "dsn", postgres_pair.primary_dsn),
+    )
     rng_seed = seed()
     print(f"kill offsets seeded with WEDSYNC_KILL_SEED={rng_seed}")
     rng = random.Random(rng_seed)
@@ -179,7 +204,7 @@ def test_sigkill_at_random_instants_of_an_activation_never_compounds_the_floor_o
         mode_start = datetime.fromtimestamp(
             int(time.time() + LEAD) + 1, tz=UTC
         )  # whole seconds, as the spec says it
-        apply(cluster, namespace, wedding_day(i, mode_start))
+        apply(cluster, namespace, wedding_day(i, mode_start, couples))
         time.sleep(max(0.0, mode_start.timestamp() + offset - time.time()))
         operators[-1].kill()
         found = what_the_kill_left(cluster, namespace, i)
@@ -222,6 +247,8 @@ def test_sigkill_at_random_instants_of_an_activation_never_compounds_the_floor_o
             check_round(cluster, namespace, j, alertmanager)
         assert mode_cm["mode"] == "WeddingDay"
         assert {mode_cm.get(f"p-{j}.mode") for j in range(len(left))} == {"WeddingDay"}
+        client = redis_pair.primary.client()
+        assert all(client.get(f"couple:{c}:core") is not None for c in couples)
     finally:
         for proc in operators:
             proc.stop()
