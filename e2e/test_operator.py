@@ -573,6 +573,19 @@ def test_policies_sharing_the_mode_config_map_publish_each_mode_and_a_merged_one
     found = conditions(cluster, namespace, "ps", "couples")["ModePublished"]
     assert found["status"] == "True", found
 
+    # A policy deleted in the mode takes its key set out: its mode no longer counts.
+    apply(
+        cluster, namespace, day_in_mode("again", policySelector={"matchLabels": {"app": "couples"}})
+    )
+    modes("WeddingDay", "Normal", "WeddingDay")
+    cluster.kubectl("delete", "ps", "couples", "-n", namespace)
+    data = wait_until(
+        "the ConfigMap without the deleted policy",
+        lambda: published({"mode": "Normal", "policies": "suppliers"}),
+        timeout=20,
+    )
+    assert not [k for k in data if k.startswith("couples.")], data
+
 
 def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
     cluster: Cluster,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from wedsync_operator.engine.mode import NORMAL_MODE, Mode, ModeResolution
-from wedsync_operator.engine.modemap import merged_view, policy_keys
+from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
 
 T0 = datetime(2027, 6, 12, 11, 0, tzinfo=UTC)
 
@@ -105,3 +105,16 @@ def test_dotted_policy_names_and_foreign_keys_are_read_right() -> None:
 
     assert view["mode"] == "WeddingDay"
     assert view["policies"] == "web.v2"
+
+
+def test_a_deleted_policy_takes_its_key_set_out_and_the_view_follows() -> None:
+    data: dict[str, str | None] = {
+        **policy_keys("gone", on(T0, T0 + timedelta(hours=1), "smith"), 4),
+        **policy_keys("stays", NORMAL_MODE, 4),
+    }
+    data.update(forgotten_keys("gone"))  # the merge patch: None removes a key
+    left = {k: v for k, v in data.items() if v is not None}
+
+    assert sorted(left) == sorted(policy_keys("stays", NORMAL_MODE, 4))
+    assert merged_view(left, T0)["mode"] == "Normal"
+    assert merged_view(left, T0)["policies"] == "stays"

@@ -424,16 +424,23 @@ class KubeClient:
             raise KubeError("KubernetesError", f"WATCH {path}: an event is not JSON") from None
 
     async def apply_config_map(
-        self, namespace: str, name: str, data: dict[str, str | None], labels: dict[str, str]
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str | None],
+        labels: dict[str, str],
+        *,
+        create: bool = True,
     ) -> Any:
-        """Create the ConfigMap or merge-patch its data (idempotent; a None value removes
-        its key); returns the ConfigMap as the API server holds it after the write."""
+        """Create the ConfigMap (unless ``create`` is False: NotFound) or merge-patch its
+        data (idempotent; a None value removes its key); returns the ConfigMap as the API
+        server holds it after the write."""
         path = f"/api/v1/namespaces/{namespace}/configmaps"
         body = {"metadata": {"name": name, "labels": labels}, "data": data}
         try:
             return await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
         except KubeError as exc:
-            if not exc.not_found:
+            if not exc.not_found or not create:
                 raise
             created = {k: v for k, v in data.items() if v is not None}
             try:

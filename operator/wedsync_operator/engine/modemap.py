@@ -19,7 +19,7 @@ from datetime import datetime
 from wedsync_operator.engine.mode import Mode, ModeResolution
 from wedsync_operator.engine.schedule import format_instant, require_aware
 
-__all__ = ["FIELDS", "MERGED_KEYS", "merged_view", "policy_keys"]
+__all__ = ["FIELDS", "MERGED_KEYS", "forgotten_keys", "merged_view", "policy_keys"]
 
 FIELDS = ("mode", "since", "until", "reason", "activeWeddingDays", "cacheTtlMultiplier")
 MERGED_KEYS = (*FIELDS, "policies")
@@ -38,6 +38,11 @@ def policy_keys(policy: str, mode: ModeResolution, ttl_multiplier: int) -> dict[
         "cacheTtlMultiplier": str(ttl_multiplier if mode.on else 1),
     }
     return {f"{policy}.{field}": value for field, value in values.items()}
+
+
+def forgotten_keys(policy: str) -> dict[str, None]:
+    """The merge patch that removes a deleted policy's key set."""
+    return {f"{policy}.{field}": None for field in FIELDS}
 
 
 def _key_sets(data: Mapping[str, str]) -> dict[str, dict[str, str]]:

@@ -34,7 +34,7 @@ from wedsync_operator.engine.intent import (
     warming_event,
 )
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
-from wedsync_operator.engine.modemap import merged_view, policy_keys
+from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
 from wedsync_operator.engine.replicas import (
     Decision,
     Reason,
@@ -72,7 +72,7 @@ from wedsync_operator.model import (
     InvalidSpec,
     parse_platform_scaling,
 )
-from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
+from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, WeddingDayPolicy
 
 PLURAL = "platformscalings"
 INVALID_RECHECK_SECONDS = 60.0
@@ -81,6 +81,7 @@ ERROR_RETRY_SECONDS = 10.0
 EVENT_COMPONENT = "wedsync-operator"
 # Attempts at the merged view of a shared mode ConfigMap before it is retried next time.
 CONFIG_MAP_MERGES = 5
+DEFAULT_MODE_CONFIG_MAP = WeddingDayPolicy().mode_config_map
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
 # it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
 # observed values kept the API server busier than all other requests together
@@ -168,6 +169,16 @@ async def platformscaling_loop(
     finally:
         targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
         metrics.forget_policy(namespace, name, targets)
+        if stopped.reason is not None and (
+            kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
+        ):
+            # On its own: kopf cancels a deleted object's daemon as soon as it stops it.
+            cm = (body.spec.get("weddingDay") or {}).get("modeConfigMap")
+            runtime.background(
+                _forget_published_mode(
+                    runtime, namespace, name, str(cm or DEFAULT_MODE_CONFIG_MAP), logger
+                )
+            )
 
 
 @dataclass
@@ -830,19 +841,49 @@ async def _publish_mode(
     ], []
 
 
+async def _forget_published_mode(
+    runtime: Runtime, namespace: str, name: str, cm: str, logger: Logger
+) -> None:
+    """A deleted policy takes its key set out of the mode ConfigMap and merges the view
+    again, so its mode no longer counts. A failure leaves the key set, which stops
+    counting at its ``until`` (engine/modemap.py)."""
+    try:
+        await _merge_mode_config_map(
+            runtime, namespace, cm, dict(forgotten_keys(name)), utcnow(), create=False
+        )
+    except KubeError as exc:
+        if not exc.not_found:
+            logger.warning("could not remove %s from ConfigMap %s: %s", name, cm, exc)
+        return
+    logger.info("removed the mode of %s from ConfigMap %s", name, cm)
+
+
 async def _write_mode_config_map(
     runtime: Runtime, policy: PlatformScaling, mode: ModeResolution, now: datetime
 ) -> None:
-    """Write this policy's key set, then the merged view computed from the ConfigMap as
-    that write returned it, on condition that nobody wrote in between (engine/modemap.py):
-    several policies of a namespace share one ConfigMap without overwriting each other."""
-    namespace, cm = policy.meta.namespace, policy.wedding_day.mode_config_map
+    """Write this policy's key set and the merged view of every policy's."""
     own: dict[str, str | None] = {
         **policy_keys(policy.meta.name, mode, policy.wedding_day.cache_ttl_multiplier),
         "policy": None,  # the single-policy key of earlier versions: the view replaces it
     }
+    cm = policy.wedding_day.mode_config_map
+    await _merge_mode_config_map(runtime, policy.meta.namespace, cm, own, now)
+
+
+async def _merge_mode_config_map(
+    runtime: Runtime,
+    namespace: str,
+    cm: str,
+    own: dict[str, str | None],
+    now: datetime,
+    *,
+    create: bool = True,
+) -> None:
+    """Write one policy's keys, then the merged view computed from the ConfigMap as that
+    write returned it, on condition that nobody wrote in between (engine/modemap.py):
+    several policies of a namespace share one ConfigMap without overwriting each other."""
     labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
-    held = await runtime.kube.apply_config_map(namespace, cm, own, labels)
+    held = await runtime.kube.apply_config_map(namespace, cm, own, labels, create=create)
     for _ in range(CONFIG_MAP_MERGES):
         data = held.get("data") or {}
         view = merged_view(data, now)
@@ -856,5 +897,5 @@ async def _write_mode_config_map(
             if exc.reason != "Conflict":
                 raise
         # Another policy wrote in between: read it back (the same write, a no-op) and merge again.
-        held = await runtime.kube.apply_config_map(namespace, cm, own, labels)
+        held = await runtime.kube.apply_config_map(namespace, cm, own, labels, create=create)
     raise KubeError("Conflict", f"ConfigMap {cm} changed under each of {CONFIG_MAP_MERGES} merges")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -149,6 +149,14 @@ class Runtime:
     targets: TargetCache  # replicas and HPA ownership, from watch caches where current
     wakeups: Wakeups = field(default_factory=Wakeups)
     days: DayStore = field(default_factory=DayStore)
+    # Work that must outlive the daemon that started it (kopf cancels a daemon at once
+    # when its object is deleted); held here so that it is not collected half-way.
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> bool:
