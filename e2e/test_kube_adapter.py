@@ -100,6 +100,55 @@ async def test_mode_config_map_is_created_then_updated(
     assert cm["metadata"]["labels"] == labels
 
 
+async def test_an_event_posted_twice_under_one_name_is_one_event(
+    cluster: Cluster, namespace: str, kube: KubeClient
+) -> None:
+    involved = {"apiVersion": "v1", "kind": "ConfigMap", "name": "wedsync-mode", "uid": ""}
+    for _ in range(2):  # before a kill and again after the restart
+        await kube.create_event(
+            namespace,
+            "platform.0123456789abcdef",
+            involved,
+            type_="Normal",
+            reason="ScaledUp",
+            message="scale web 5 → 6",
+            component="wedsync-operator",
+        )
+
+    items = cluster.get_json("events", "-n", namespace)["items"]
+    ours = [e for e in items if e["metadata"]["name"].startswith("platform.")]
+    assert [(e["reason"], e["message"], e.get("count")) for e in ours] == [
+        ("ScaledUp", "scale web 5 → 6", 1)
+    ]
+    assert ours[0]["involvedObject"]["namespace"] == namespace
+
+
+async def test_a_config_map_write_computed_from_a_stale_version_is_refused(
+    cluster: Cluster, namespace: str, kube: KubeClient
+) -> None:
+    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+    seen = await kube.apply_config_map(namespace, "wedsync-mode", {"a.mode": "Normal"}, labels)
+    # Another policy writes its key set between this one's write and its merged view.
+    await kube.apply_config_map(namespace, "wedsync-mode", {"b.mode": "WeddingDay"}, labels)
+
+    with pytest.raises(KubeError) as info:
+        await kube.patch_config_map_at(
+            namespace, "wedsync-mode", {"mode": "Normal"}, seen["metadata"]["resourceVersion"]
+        )
+    again = await kube.apply_config_map(namespace, "wedsync-mode", {"a.mode": "Normal"}, labels)
+    await kube.patch_config_map_at(
+        namespace,
+        "wedsync-mode",
+        {"mode": "WeddingDay", "b.mode": None},
+        again["metadata"]["resourceVersion"],
+    )
+
+    assert info.value.reason == "Conflict"
+    assert again["data"] == {"a.mode": "Normal", "b.mode": "WeddingDay"}  # a no-op returns it
+    cm = cluster.get_json("configmap", "wedsync-mode", "-n", namespace)
+    assert cm["data"] == {"a.mode": "Normal", "mode": "WeddingDay"}  # None removed a key
+
+
 async def test_an_unreachable_api_server_fails_fast_with_a_reason(cluster: Cluster) -> None:
     broken = cluster.state / "broken.kubeconfig"
     broken.write_text(cluster.kubeconfig.read_text().replace(cluster.server, "https://127.0.0.1:9"))

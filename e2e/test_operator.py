@@ -31,6 +31,7 @@ from operator_fixture import (
     status,
     wait_replicas,
 )
+from services.alertmanager import AlertmanagerServer
 from services.prometheus import PrometheusServer
 
 SCRAPE = 1.0  # the test Prometheus scrapes every second
@@ -385,50 +386,205 @@ def test_prometheus_outage_reports_the_condition_falls_back_then_recovers(
     assert status(cluster, namespace, "ps", "platform")["consecutiveFailures"] == 0
 
 
-def test_dry_run_reports_what_it_would_do_and_patches_nothing(
+def day_in_mode(name: str = "now", **spec: Any) -> dict[str, Any]:
+    """A WeddingDay whose mode is on from now (the default 2 h lead time) for hours."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=30)
+    return {
+        "apiVersion": "wedsync.io/v1alpha1",
+        "kind": "WeddingDay",
+        "metadata": {"name": name},
+        "spec": {"start": rfc3339(start), "end": rfc3339(start + timedelta(hours=1)), **spec},
+    }
+
+
+def no_config_map(cluster: Cluster, namespace: str, name: str = "wedsync-mode") -> bool:
+    found = cluster.kubectl("get", "configmap", name, "-n", namespace, check=False)
+    return found.returncode != 0 and "NotFound" in found.stderr
+
+
+def silences_of(alertmanager: AlertmanagerServer, namespace: str, policy: str) -> list[Any]:
+    marker = f"[wedsync.io/policy={namespace}/{policy}]"
+    return [s for s in alertmanager.silences() if marker in s["comment"]]
+
+
+def test_dry_run_reports_each_side_effect_it_would_have_and_changes_nothing_outside_its_status(
     cluster: Cluster,
     namespace: str,
     operator: OperatorProcess,
     prometheus: PrometheusServer,
     cpu: Gauge,
+    alertmanager: AlertmanagerServer,
 ) -> None:
     set_cpu(cpu, prometheus, namespace, 160)
     apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(), dryRun=True))
-
-    event = wait_until(
-        "a DryRun event",
-        lambda: next(
-            (e for e in events(cluster, namespace, "platform") if e["reason"] == "DryRun"), None
-        ),
-        timeout=20,
+    secret_ref = {"name": "never-read", "key": "url"}
+    wedding_day = {
+        "silenceAlerts": {"alertmanagerUrl": alertmanager.url},
+        "cacheWarming": {
+            "enabled": True,
+            "redisSecretRef": secret_ref,
+            "postgresSecretRef": secret_ref,
+        },
+    }
+    apply(
+        cluster,
+        namespace,
+        policy(namespace, prometheus, target=web(), dryRun=True, weddingDay=wedding_day),
+        day_in_mode(coupleIds=["c-1", "c-2"]),
     )
 
-    assert event["message"].startswith("would scale web 2 → 4")
+    wanted = (
+        "would scale web 2 → ",
+        "dry run: would write mode WeddingDay to ConfigMap wedsync-mode",
+        "dry run: would silence alerts matching severity!='critical'",
+        "dry run: would warm the cache for 2 couple(s)",
+    )
+
+    def dry_runs() -> list[str] | None:
+        said = [e["message"] for e in events(cluster, namespace, "platform")]
+        return said if all(any(m.startswith(w) for m in said) for w in wanted) else None
+
+    wait_until("a DryRun Event for each side effect", dry_runs, timeout=20)
+    time.sleep(2 * 2)  # two more evaluations: still nothing outside the policy
+
     assert replicas(cluster, namespace, "web") == 2
-    assert status(cluster, namespace, "ps", "platform")["targets"][0]["desiredReplicas"] == 4
+    assert no_config_map(cluster, namespace)
+    assert silences_of(alertmanager, namespace, "platform") == []
+    st = status(cluster, namespace, "ps", "platform")
+    assert st["mode"] == "WeddingDay" and st["targets"][0]["desiredReplicas"] > 2
+    assert st["cacheWarming"]["reason"] == "DryRun" and not st["cacheWarming"]["complete"]
+    found = conditions(cluster, namespace, "ps", "platform")
+    assert (found["ModePublished"]["status"], found["ModePublished"]["reason"]) == (
+        "False",
+        "DryRun",
+    )
+    assert found["AlertsSilenced"]["reason"] == "DryRun"
+    # One Event per side effect it would have, not one per evaluation.
+    side = [
+        e
+        for e in events(cluster, namespace, "platform")
+        if e["reason"] == "DryRun" and e["message"].startswith("dry run:")
+    ]
+    assert sorted(int(e.get("count") or 1) for e in side) == [1, 1, 1], side
 
 
-def test_paused_policy_only_says_so(
+def test_paused_policy_changes_nothing_at_all_even_in_wedding_day_mode(
     cluster: Cluster,
     namespace: str,
     operator: OperatorProcess,
     prometheus: PrometheusServer,
     cpu: Gauge,
+    alertmanager: AlertmanagerServer,
 ) -> None:
     set_cpu(cpu, prometheus, namespace, 160)
     apply(cluster, namespace, deployment("web", 2))
-    apply(cluster, namespace, policy(namespace, prometheus, target=web(), paused=True))
+    silence = {"silenceAlerts": {"alertmanagerUrl": alertmanager.url}}
+    apply(
+        cluster,
+        namespace,
+        policy(namespace, prometheus, target=web(), paused=True, weddingDay=silence),
+        day_in_mode(),
+    )
 
     ready = wait_until(
-        "Ready=False/Paused",
-        lambda: conditions(cluster, namespace, "ps", "platform").get("Ready"),
+        "Ready=False/Paused in the mode",
+        lambda: (
+            status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay"
+            and conditions(cluster, namespace, "ps", "platform").get("Ready")
+        ),
         timeout=20,
     )
     time.sleep(2 * 2)  # two intervals: nothing may happen
 
     assert (ready["status"], ready["reason"]) == ("False", "Paused")
     assert replicas(cluster, namespace, "web") == 2
+    assert no_config_map(cluster, namespace)
+    assert silences_of(alertmanager, namespace, "platform") == []
+
+
+def test_policies_sharing_the_mode_config_map_publish_each_mode_and_a_merged_one(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+) -> None:
+    def scaling(name: str, target: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "PlatformScaling",
+            "metadata": {"name": name, "labels": {"platform": "wedsync", "app": name}},
+            "spec": {
+                "targets": [{"kind": "Deployment", "name": target, "maxReplicas": 10}],
+                "interval": {"normal": "2s", "weddingDay": "2s"},
+            },
+        }
+
+    apply(
+        cluster,
+        namespace,
+        deployment("web-couples", 2),
+        deployment("web-suppliers", 2),
+        scaling("couples", "web-couples"),
+        scaling("suppliers", "web-suppliers"),
+    )
+
+    def published(expected: dict[str, str]) -> dict[str, str] | None:
+        found = cluster.kubectl(
+            "get", "configmap", "wedsync-mode", "-n", namespace, "-o", "json", check=False
+        )
+        if found.returncode != 0:
+            return None
+        data: dict[str, str] = json.loads(found.stdout).get("data") or {}
+        return data if all(data.get(k) == v for k, v in expected.items()) else None
+
+    def modes(couples: str, suppliers: str, merged: str) -> dict[str, str]:
+        expected = {"couples.mode": couples, "suppliers.mode": suppliers, "mode": merged}
+        return wait_until(
+            f"the ConfigMap to say {expected}", lambda: published(expected), timeout=20
+        )
+
+    modes("Normal", "Normal", "Normal")
+    # One in the mode, one out: the other's evaluations never switch the namespace back.
+    apply(
+        cluster,
+        namespace,
+        day_in_mode("couples-only", policySelector={"matchLabels": {"app": "couples"}}),
+    )
+    data = modes("WeddingDay", "Normal", "WeddingDay")
+    time.sleep(2 * 2)  # both evaluate again; the merged mode holds
+    data = modes("WeddingDay", "Normal", "WeddingDay")
+    assert data["activeWeddingDays"] == "couples-only"
+    assert data["policies"] == "couples,suppliers"
+    assert "policy" not in data
+
+    # Both in the mode at once, through different days.
+    apply(
+        cluster,
+        namespace,
+        day_in_mode("everyone", policySelector={"matchLabels": {"platform": "wedsync"}}),
+    )
+    data = modes("WeddingDay", "WeddingDay", "WeddingDay")
+    assert data["activeWeddingDays"] == "couples-only,everyone"
+    assert data["cacheTtlMultiplier"] == "4"
+
+    # Both out at once.
+    cluster.kubectl("delete", "wd", "couples-only", "everyone", "-n", namespace)
+    data = modes("Normal", "Normal", "Normal")
+    assert data["cacheTtlMultiplier"] == "1" and data["activeWeddingDays"] == ""
+    found = conditions(cluster, namespace, "ps", "couples")["ModePublished"]
+    assert found["status"] == "True", found
+
+    # A policy deleted in the mode takes its key set out: its mode no longer counts.
+    apply(
+        cluster, namespace, day_in_mode("again", policySelector={"matchLabels": {"app": "couples"}})
+    )
+    modes("WeddingDay", "Normal", "WeddingDay")
+    cluster.kubectl("delete", "ps", "couples", "-n", namespace)
+    data = wait_until(
+        "the ConfigMap without the deleted policy",
+        lambda: published({"mode": "Normal", "policies": "suppliers"}),
+        timeout=20,
+    )
+    assert not [k for k in data if k.startswith("couples.")], data
 
 
 def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(

@@ -18,6 +18,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -26,6 +27,8 @@ from kubernetes_asyncio import client, config
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
+# As kopf cuts them: longer Event messages are refused by some API servers.
+MAX_EVENT_MESSAGE = 1024
 # Requests in flight to the API server at once. More only lengthens the server's own
 # queue (on a busy server every request slows down) while an urgent request waits here.
 CONNECTIONS = 32
@@ -421,23 +424,85 @@ class KubeClient:
             raise KubeError("KubernetesError", f"WATCH {path}: an event is not JSON") from None
 
     async def apply_config_map(
-        self, namespace: str, name: str, data: dict[str, str], labels: dict[str, str]
-    ) -> None:
-        """Create the ConfigMap or merge-patch its data (idempotent)."""
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str | None],
+        labels: dict[str, str],
+        *,
+        create: bool = True,
+    ) -> Any:
+        """Create the ConfigMap (unless ``create`` is False: NotFound) or merge-patch its
+        data (idempotent; a None value removes its key); returns the ConfigMap as the API
+        server holds it after the write."""
         path = f"/api/v1/namespaces/{namespace}/configmaps"
         body = {"metadata": {"name": name, "labels": labels}, "data": data}
         try:
-            await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+            return await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
         except KubeError as exc:
-            if not exc.not_found:
+            if not exc.not_found or not create:
                 raise
+            created = {k: v for k, v in data.items() if v is not None}
             try:
-                await self.request("POST", path, {"apiVersion": "v1", "kind": "ConfigMap", **body})
+                return await self.request(
+                    "POST",
+                    path,
+                    {"apiVersion": "v1", "kind": "ConfigMap", **body, "data": created},
+                )
             except KubeError as race:
                 # Another policy of the namespace created it in between: patch theirs.
                 if race.reason != "Conflict":
                     raise
-                await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+                return await self.request("PATCH", f"{path}/{name}", body, content_type=MERGE_PATCH)
+
+    async def patch_config_map_at(
+        self, namespace: str, name: str, data: dict[str, str | None], resource_version: str
+    ) -> Any:
+        """Merge-patch a ConfigMap's data only if it is still at ``resource_version``
+        (KubeError ``Conflict`` otherwise): a value computed from what the ConfigMap held
+        never overwrites a change made since."""
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+        body = {"metadata": {"resourceVersion": resource_version}, "data": data}
+        return await self.request("PATCH", path, body, content_type=MERGE_PATCH)
+
+    async def create_event(
+        self,
+        namespace: str,
+        name: str,
+        involved: dict[str, str],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str,
+    ) -> None:
+        """Post a core/v1 Event under a fixed name; one the API server already holds
+        under that name counts as posted, so a post repeated after a restart leaves one."""
+        if len(message) > MAX_EVENT_MESSAGE:
+            half = MAX_EVENT_MESSAGE // 2 - 2
+            message = f"{message[:half]}...{message[-half:]}"
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": {**involved, "namespace": namespace},
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "action": reason,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "reportingInstance": component,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.request("POST", f"/api/v1/namespaces/{namespace}/events", body)
+        except KubeError as exc:
+            if exc.status != 409:  # AlreadyExists: posted before, by us
+                raise
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One key of a named Secret (RBAC: get on named Secrets only, no list)."""

@@ -22,6 +22,7 @@ from wedsync_operator.adapters.alertmanager import (
 from wedsync_operator.adapters.cache_warming import warm_cache
 from wedsync_operator.adapters.egress import EgressRefused, check_resolved
 from wedsync_operator.adapters.kube import KubeError
+from wedsync_operator.engine.dryrun import would_warm
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, GateVerdict
 from wedsync_operator.engine.safety import Store, required_replicas, unreachable_verdict
@@ -92,15 +93,23 @@ async def warm(
     couple_ids: Sequence[str],
     previous: Mapping[str, Any] | None,
     now: datetime,
+    *,
+    dry_run: bool = False,
 ) -> dict[str, Any] | None:
     """Warm the cache for ``couple_ids`` unless this exact warming already completed;
-    returns the new ``status.cacheWarming`` block, or None when there was nothing to do."""
+    returns the new ``status.cacheWarming`` block, or None when there was nothing to do.
+    A dry run touches neither store and returns what it would warm.
+
+    Safe at any instant of a restart: each key is an overwriting ``SET … EX``, and only a
+    completed run is recorded as done, so a kill mid-run means the next run redoes it."""
     warming = policy.wedding_day.cache_warming
     if not warming.enabled or warming.redis is None or warming.postgres is None:
         return None
     fingerprint = warm_fingerprint(warming, couple_ids, warming.ttl)
     if previous and previous.get("fingerprint") == fingerprint and previous.get("complete"):
         return None  # a restart or the next tick: the work is done, do not repeat it
+    if dry_run:
+        return would_warm(couple_ids, fingerprint)
     namespace = policy.meta.namespace
     try:
         url = await _secret_url(runtime, namespace, warming.redis)

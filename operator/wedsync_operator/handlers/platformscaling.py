@@ -11,7 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,21 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError, Scale, Urgency
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
+from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
+from wedsync_operator.engine.intent import (
+    OwedEvent,
+    intent_targets,
+    mode_event,
+    owed_event,
+    owed_events,
+    pending_scales,
+    settle_states,
+    unapplied_state,
+    warming_event,
+)
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
+from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
 from wedsync_operator.engine.replicas import (
     Decision,
     Reason,
@@ -60,11 +73,16 @@ from wedsync_operator.model import (
     parse_platform_scaling,
 )
 from wedsync_operator.model.endpoints import resolve_endpoints
-from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay
+from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, WeddingDayPolicy
 
 PLURAL = "platformscalings"
 INVALID_RECHECK_SECONDS = 60.0
 ERROR_RETRY_SECONDS = 10.0
+# The component named in the Events this operator posts itself (kopf's say "kopf").
+EVENT_COMPONENT = "wedsync-operator"
+# Attempts at the merged view of a shared mode ConfigMap before it is retried next time.
+CONFIG_MAP_MERGES = 5
+DEFAULT_MODE_CONFIG_MAP = WeddingDayPolicy().mode_config_map
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
 # it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
 # observed values kept the API server busier than all other requests together
@@ -152,6 +170,16 @@ async def platformscaling_loop(
     finally:
         targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
         metrics.forget_policy(namespace, name, targets)
+        if stopped.reason is not None and (
+            kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
+        ):
+            # On its own: kopf cancels a deleted object's daemon as soon as it stops it.
+            cm = (body.spec.get("weddingDay") or {}).get("modeConfigMap")
+            runtime.background(
+                _forget_published_mode(
+                    runtime, namespace, name, str(cm or DEFAULT_MODE_CONFIG_MAP), logger
+                )
+            )
 
 
 @dataclass
@@ -168,9 +196,15 @@ async def evaluate(
     memory: LoopMemory,
     logger: Logger,
 ) -> float:
-    """One evaluation; returns the seconds until the next one."""
+    """One evaluation; returns the seconds until the next one.
+
+    Crash-consistent by construction (engine/intent.py): before a /scale patch or a mode
+    switch, the intent (mode, baselines, floors, the patches and the Events they owe) is
+    in status; a restart at any instant finds it and reaches the same end state.
+    """
     now = utcnow()
     namespace, name = str(body.metadata.namespace), body.metadata.name
+    uid = str(body.metadata.get("uid") or "")
     generation = int(body.metadata.get("generation") or 0)
     previous = memory.previous(body)
     if memory.status is None:  # the first evaluation since the operator started
@@ -185,10 +219,15 @@ async def evaluate(
     mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
-    publish = _publish_mode(runtime, body, policy, mode, previous, memory.published)
+    switch = mode_event(name, uid, mode, previous)
 
     if policy.paused:
-        published = await publish
+        # Paused changes nothing outside its own status and Events: no patch, no
+        # ConfigMap, no silence, no warming.
+        owed = owed_events(previous, {})
+        if switch is not None:
+            owed.append(switch)
+        unposted = await _post_events(runtime, body, owed, logger)
         conditions = [
             condition(
                 "Ready",
@@ -198,19 +237,17 @@ async def evaluate(
                 generation,
             ),
             _mode_condition(mode, generation),
-            *published,
         ]
-        await _write_status(runtime, body, memory, now, generation, mode, conditions, {})
+        extra: dict[str, Any] = {"pendingEvents": _events_status(unposted)}
+        await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
         metrics.EVALUATIONS.labels(result="paused").inc()
         return interval
 
-    # The writes of a switch (the mode ConfigMap, the mode in status) go out with the
-    # reads and do not hold back the patches, which need only the reads: at an
-    # activation every round trip to a busy API server is felt, and a write costs the
-    # server more than a read. A ConfigMap that cannot be written is reported and
-    # retried; it never holds back a pre-scale.
-    writes = asyncio.gather(
-        publish, _write_switch(runtime, body, memory, previous, mode, generation, now, logger)
+    # The mode ConfigMap goes out with the reads and does not hold back the patches: a
+    # ConfigMap that cannot be written is reported and retried, never a reason to wait.
+    # Rewriting it is idempotent, so a restart at any instant publishes the same.
+    publish = asyncio.ensure_future(
+        _publish_mode(runtime, body, policy, mode, previous, memory.published, now)
     )
     try:
         observed, scales, found_owners = await asyncio.gather(
@@ -233,7 +270,10 @@ async def evaluate(
             for t in policy.targets
             if isinstance(s := scales.get(t.name), Scale) and (t.kind, t.name) not in owners
         }
-        states = states_from_status(previous, managed)
+        # What the previous evaluation (perhaps of a killed process) intended and did:
+        # a recorded patch the target shows is a scale event, and its Event is owed.
+        states = settle_states(states_from_status(previous, managed), previous, managed)
+        owed = owed_events(previous, managed)
         decision = decide(policy, states, observed.samples, mode, failures, {}, now)
         # A stateful tier shrinks only past its safety gate; gates are asked only when the
         # engine wants such a scale-down, then the engine decides again with their verdicts.
@@ -242,38 +282,83 @@ async def evaluate(
             decision = decide(policy, states, observed.samples, mode, failures, gates, now)
 
         previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
-        entries: dict[str, dict[str, Any]] = {}
+        # A target that could not be read keeps its entry, baseline included: a floor must
+        # never be re-derived from a count this policy raised.
+        entries: dict[str, dict[str, Any]] = {
+            t.name: dict(previous_targets[t.name])
+            for t in policy.targets
+            if t.name in previous_targets
+        }
+        for d in decision.decisions:
+            entries[d.target] = target_status(
+                d,
+                unapplied_state(d, decision, states),
+                previous_targets.get(d.target) or {},
+                applied=False,
+                now=now,
+            )
+        pending = {} if policy.dry_run else pending_scales(name, uid, decision.decisions, now)
+        if switch is not None:
+            owed.append(switch)
+        if pending or switch is not None:
+            # Intent before action: the baselines, floors and these patches are in status
+            # before the first patch lands.
+            await _write_intent(
+                runtime,
+                body,
+                memory,
+                previous,
+                policy,
+                mode,
+                generation,
+                now,
+                intent_targets(entries, pending),
+                owed,
+            )
+
         applied_by_target: dict[str, bool] = {}
+        # The Events in the order of the actions: what was owed and the switch, then each
+        # tier's patches (`kubectl describe` reads as the activation happened).
+        groups = [owed]
         for step in scale_steps(decision.decisions):
             # The tiers in turn (database, cache, app going up), one tier's targets at once.
             done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
             applied_by_target.update(zip((d.target for d in step), done, strict=True))
+            groups.append(
+                [
+                    pending[d.target].event
+                    for d, ok in zip(step, done, strict=True)
+                    if ok and d.changed
+                ]
+            )
         for d in scale_order(decision.decisions):
             applied = applied_by_target[d.target]
-            state = decision.states.get(d.target, states[d.target])
-            if d.changed and not applied:
-                # Dry-run or a failed patch: the recommendation history stands (it is what
-                # stabilization needs), but no scale event happened and current is unchanged.
-                old = states[d.target]
-                state = replace(state, current=old.current, events=old.events)
             before = previous_targets.get(d.target) or {}
             if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
                 kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
-            entries[d.target] = target_status(d, state, before, applied=applied, now=now)
+            if d.changed and applied:
+                state = decision.states.get(d.target, states[d.target])
+                entries[d.target] = target_status(d, state, before, applied=True, now=now)
+            elif d.target in pending:
+                # A failed patch may have landed all the same (a timeout): the next
+                # evaluation looks, and owes the Event if it did.
+                entries[d.target] = intent_targets(entries, {d.target: pending[d.target]})[d.target]
             metrics.DESIRED_REPLICAS.labels(namespace, name, d.target).set(d.desired)
             metrics.CURRENT_REPLICAS.labels(namespace, name, d.target).set(
                 d.desired if applied else d.current
             )
 
-        published, _ = await writes
+        (published, publish_events), unposted = await asyncio.gather(
+            publish, _post_event_groups(runtime, body, groups, logger)
+        )
     except BaseException:
-        writes.cancel()  # a failed evaluation retries them all
+        publish.cancel()  # a failed evaluation retries it
         raise
 
     conditions = _conditions(policy, decision.decisions, scales, owners, observed, generation)
     conditions.append(_mode_condition(mode, generation))
     conditions.extend(published)
-    extra: dict[str, Any] = {
+    extra = {
         "consecutiveFailures": failures,
         "metrics": [
             {
@@ -287,11 +372,15 @@ async def evaluate(
     }
     extra["replicaSummary"] = replica_summary(extra["targets"])
     # After the tiers are scaled (database, cache, app), as DESIGN orders it.
-    data_status, data_conditions = await _data_tier(
+    data_status, data_conditions, data_events = await _data_tier(
         runtime, body, policy, days, mode, previous, memory, now
     )
     extra.update(data_status)
     conditions.extend(data_conditions)
+    # Posted before the status that records what they report: a kill in between posts
+    # them again under the same names, which leaves one of each.
+    unposted += await _post_events(runtime, body, [*publish_events, *data_events], logger)
+    extra["pendingEvents"] = _events_status(unposted)
     if any(v is not None for v in observed.health.values()):
         health = health_score(HealthInputs(**observed.health))
         extra["healthScore"] = health.score
@@ -300,6 +389,59 @@ async def evaluate(
     await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
     metrics.EVALUATIONS.labels(result="ok").inc()
     return interval
+
+
+def _events_status(events: Iterable[OwedEvent]) -> list[dict[str, str]] | None:
+    """status.pendingEvents: None removes the field (merge patch) once all are posted."""
+    return [e.as_status() for e in events] or None
+
+
+async def _post_event_groups(
+    runtime: Runtime, body: kopf.Body, groups: Iterable[list[OwedEvent]], logger: Logger
+) -> list[OwedEvent]:
+    """Post the groups in turn, each group's Events at once; returns those not posted."""
+    unposted: list[OwedEvent] = []
+    for group in groups:
+        unposted += await _post_events(runtime, body, group, logger)
+    return unposted
+
+
+async def _post_events(
+    runtime: Runtime, body: kopf.Body, owed: Iterable[OwedEvent], logger: Logger
+) -> list[OwedEvent]:
+    """Post the Events under their fixed names, concurrently; returns those that could
+    not be posted, which stay owed in status and are posted by a later evaluation."""
+    owed = list({e.name: e for e in owed}.values())
+    if not owed:
+        return []
+    namespace = str(body.metadata.namespace)
+    involved = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PlatformScaling",
+        "name": body.metadata.name,
+        "uid": str(body.metadata.get("uid") or ""),
+    }
+
+    async def post(e: OwedEvent) -> KubeError | None:
+        try:
+            await runtime.kube.create_event(
+                namespace,
+                e.name,
+                involved,
+                type_=e.type,
+                reason=e.reason,
+                message=e.message,
+                component=EVENT_COMPONENT,
+            )
+        except KubeError as exc:
+            return exc
+        return None
+
+    results = await asyncio.gather(*(post(e) for e in owed))
+    failed = [(e, r) for e, r in zip(owed, results, strict=True) if r is not None]
+    for e, exc in failed:
+        logger.warning("could not post the %s Event (kept owed): %s", e.reason, exc)
+    return [e for e, _ in failed]
 
 
 async def _data_tier(
@@ -311,14 +453,19 @@ async def _data_tier(
     previous: Mapping[str, Any],
     memory: LoopMemory,
     now: datetime,
-) -> tuple[dict[str, Any], list[Condition]]:
-    """Cache warming while a day prepares; silences while the mode is on."""
+) -> tuple[dict[str, Any], list[Condition], list[OwedEvent]]:
+    """Cache warming while a day prepares; silences while the mode is on. A dry run only
+    says what it would do. Returns the status fields, conditions and Events to post."""
     out: dict[str, Any] = {}
     conditions: list[Condition] = []
+    events: list[OwedEvent] = []
+    name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
     generation = int(body.metadata.get("generation") or 0)
     couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
     if couples is not None:
-        block = await datatier.warm(runtime, policy, couples, previous.get("cacheWarming"), now)
+        block = await datatier.warm(
+            runtime, policy, couples, previous.get("cacheWarming"), now, dry_run=policy.dry_run
+        )
         if block is not None:
             out["cacheWarming"] = block
             before = previous.get("cacheWarming") or {}
@@ -327,19 +474,22 @@ async def _data_tier(
                 block.get("reason"),
                 block.get("message"),
             ):
-                kopf.event(
-                    body,
-                    type="Normal" if block.get("complete") else "Warning",
-                    reason="CacheWarmed" if block.get("complete") else "CacheWarmingFailed",
-                    message=str(block.get("message")),
-                )
-    if policy.wedding_day.silence_alerts is not None and (mode.on or previous.get("silences")):
+                events.append(warming_event(name, uid, block))
+    silence_alerts = policy.wedding_day.silence_alerts
+    if silence_alerts is not None and policy.dry_run:
+        message = would_silence(silence_alerts, mode)
+        if not already_reported(previous, "AlertsSilenced", message):
+            events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
+        conditions.append(condition("AlertsSilenced", "False", DRY_RUN, message, generation))
+    elif silence_alerts is not None and (mode.on or previous.get("silences")):
+        # Alertmanager is the record (engine/silences.py): a restart lists the policy's
+        # silences and creates none twice, so the reconciliation is safe at any instant.
         key = (mode.mode.value, format_instant(mode.until) if mode.until else "")
         if memory.silenced_for != key:
             ids, error = await datatier.sync_silences(runtime, policy, mode, now)
             if error is not None:
                 if not already_reported(previous, "AlertsSilenced", error):
-                    kopf.event(body, type="Warning", reason="SilenceFailed", message=error)
+                    events.append(owed_event(name, uid, "Warning", "SilenceFailed", error))
                 conditions.append(
                     condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
                 )
@@ -355,7 +505,7 @@ async def _data_tier(
                         generation,
                     )
                 )
-    return out, conditions
+    return out, conditions, events
 
 
 async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:
@@ -453,13 +603,8 @@ async def _apply(
             message=f"could not scale {d.target} {d.current} → {d.desired}: {exc}",
         )
         return False
+    # Its ScaledUp/ScaledDown Event is posted under the name the intent recorded.
     metrics.SCALE_OPERATIONS.labels(direction=d.direction, role=d.role.value).inc()
-    kopf.event(
-        body,
-        type="Normal",
-        reason="ScaledUp" if d.direction == "up" else "ScaledDown",
-        message=d.message,
-    )
     return True
 
 
@@ -570,39 +715,41 @@ async def _write_status(
         metrics.STATUS_WRITES.labels(result="skipped").inc()
         return
     # Everything since the last write, the changes of skipped evaluations included.
-    await _patch(runtime, body, memory, memory.unwritten(candidate), now)
+    patch = memory.unwritten(candidate)
+    # A field cleared here goes out as null even if this process never wrote it: after a
+    # restart the object may still hold it (an intent's pendingEvents, say).
+    patch.update({k: None for k, v in status.items() if v is None})
+    await _patch(runtime, body, memory, patch, now)
 
 
-async def _write_switch(
+async def _write_intent(
     runtime: Runtime,
     body: kopf.Body,
     memory: LoopMemory,
     previous: Mapping[str, Any],
+    policy: PlatformScaling,
     mode: ModeResolution,
     generation: int,
     now: datetime,
-    logger: Logger,
+    entries: Mapping[str, dict[str, Any]],
+    owed: list[OwedEvent],
 ) -> None:
-    """On a mode switch, write the new mode at once, with the reads.
+    """Write what a restart must know before the patches and Events that depend on it:
+    the mode, each target's baseline, floor and pending patch, the Events still owed.
 
-    The mode is a fact of the calendar, not of the targets: `kubectl get ps` shows it
-    from the switch on rather than after the tiers' patches (two more round trips, up
-    to 0.5 s each on a busy API server in bench/scale.py; a target timing out held it
-    back by its timeout). The evaluation's own write follows with the decisions. A
-    failed write here is left to that one, which carries the mode as well.
+    A failed write raises: no patch may go out whose baseline a restart could not find.
+    It is also how the mode shows in `kubectl get ps` from the switch on, before the
+    tiers' patches land.
     """
-    if previous.get("mode") in (None, mode.mode.value):
-        return
     status = {
         **mode_fields(mode),
         "conditions": merge_conditions(
             previous.get("conditions"), [_mode_condition(mode, generation)], now
         ),
+        "targets": [entries[t.name] for t in policy.targets if t.name in entries],
+        "pendingEvents": _events_status(owed),
     }
-    try:
-        await _patch(runtime, body, memory, status, now)
-    except KubeError as exc:
-        logger.warning("could not write the mode switch (%s): %s", exc.reason, exc)
+    await _patch(runtime, body, memory, status, now)
 
 
 async def _patch(
@@ -653,44 +800,35 @@ async def _publish_mode(
     mode: ModeResolution,
     previous: Mapping[str, Any],
     published: set[str],
-) -> list[Condition]:
-    """On a mode change (or a restart): an Event and the mode ConfigMap for applications.
+    now: datetime,
+) -> tuple[list[Condition], list[OwedEvent]]:
+    """The mode ConfigMap for applications, after a switch or a restart.
 
-    Returns the ``ModePublished`` condition when it wrote (or failed to write) the
-    ConfigMap. A failure is reported, not raised: the ConfigMap informs applications,
-    and a wedding day's pre-scale must not wait on it. It is retried at each evaluation
-    until written.
+    Returns the ``ModePublished`` condition when it wrote (or failed to write, or in a
+    dry run would have written) the ConfigMap, and the Events to post. A failure is
+    reported, not raised: the ConfigMap informs applications, and a wedding day's
+    pre-scale must not wait on it. It is retried at each evaluation until written.
     """
     cm = policy.wedding_day.mode_config_map
     generation = int(body.metadata.get("generation") or 0)
-    switched = previous.get("mode") not in (None, mode.mode.value)
-    if switched:
-        kopf.event(
-            body,
-            type="Normal",
-            reason="WeddingDayModeOn" if mode.on else "WeddingDayModeOff",
-            message=mode.message,
-        )
+    name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
+    if policy.dry_run:
+        message = would_publish(cm, mode)
+        events = []
+        if not already_reported(previous, "ModePublished", message):
+            events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
+        return [condition("ModePublished", "False", DRY_RUN, message, generation)], events
     if f"{cm}={mode.mode.value}" in published:
-        return []
-    data = {
-        "mode": mode.mode.value,
-        "since": format_instant(mode.since) if mode.since else "",
-        "until": format_instant(mode.until) if mode.until else "",
-        "reason": mode.reason,
-        "activeWeddingDays": ",".join(mode.active_days),
-        "cacheTtlMultiplier": str(policy.wedding_day.cache_ttl_multiplier if mode.on else 1),
-        "policy": policy.meta.name,
-    }
-    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+        return [], []
     try:
-        await runtime.kube.apply_config_map(policy.meta.namespace, cm, data, labels)
+        await _write_mode_config_map(runtime, policy, mode, now)
     except KubeError as exc:
         message = f"could not write mode {mode.mode.value} to ConfigMap {cm}: {exc}"
+        events = []
         if not already_reported(previous, "ModePublished", message):
-            kopf.event(body, type="Warning", reason="ModePublishFailed", message=message)
+            events.append(owed_event(name, uid, "Warning", "ModePublishFailed", message))
         metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
-        return [condition("ModePublished", "False", exc.reason, message, generation)]
+        return [condition("ModePublished", "False", exc.reason, message, generation)], events
     published.clear()
     published.add(f"{cm}={mode.mode.value}")
     return [
@@ -698,7 +836,68 @@ async def _publish_mode(
             "ModePublished",
             "True",
             "ConfigMapWritten",
-            f"ConfigMap {cm} says mode {mode.mode.value}",
+            f"ConfigMap {cm} says mode {mode.mode.value} for this policy "
+            f"(keys {name}.*; the unprefixed keys merge every policy's)",
             generation,
         )
-    ]
+    ], []
+
+
+async def _forget_published_mode(
+    runtime: Runtime, namespace: str, name: str, cm: str, logger: Logger
+) -> None:
+    """A deleted policy takes its key set out of the mode ConfigMap and merges the view
+    again, so its mode no longer counts. A failure leaves the key set, which stops
+    counting at its ``until`` (engine/modemap.py)."""
+    try:
+        await _merge_mode_config_map(
+            runtime, namespace, cm, dict(forgotten_keys(name)), utcnow(), create=False
+        )
+    except KubeError as exc:
+        if not exc.not_found:
+            logger.warning("could not remove %s from ConfigMap %s: %s", name, cm, exc)
+        return
+    logger.info("removed the mode of %s from ConfigMap %s", name, cm)
+
+
+async def _write_mode_config_map(
+    runtime: Runtime, policy: PlatformScaling, mode: ModeResolution, now: datetime
+) -> None:
+    """Write this policy's key set and the merged view of every policy's."""
+    own: dict[str, str | None] = {
+        **policy_keys(policy.meta.name, mode, policy.wedding_day.cache_ttl_multiplier),
+        "policy": None,  # the single-policy key of earlier versions: the view replaces it
+    }
+    cm = policy.wedding_day.mode_config_map
+    await _merge_mode_config_map(runtime, policy.meta.namespace, cm, own, now)
+
+
+async def _merge_mode_config_map(
+    runtime: Runtime,
+    namespace: str,
+    cm: str,
+    own: dict[str, str | None],
+    now: datetime,
+    *,
+    create: bool = True,
+) -> None:
+    """Write one policy's keys, then the merged view computed from the ConfigMap as that
+    write returned it, on condition that nobody wrote in between (engine/modemap.py):
+    several policies of a namespace share one ConfigMap without overwriting each other."""
+    labels = {"app.kubernetes.io/managed-by": "wedsync-operator"}
+    held = await runtime.kube.apply_config_map(namespace, cm, own, labels, create=create)
+    for _ in range(CONFIG_MAP_MERGES):
+        data = held.get("data") or {}
+        view = merged_view(data, now)
+        if all(data.get(k) == v for k, v in view.items()):
+            return
+        version = str((held.get("metadata") or {}).get("resourceVersion") or "")
+        try:
+            await runtime.kube.patch_config_map_at(namespace, cm, dict(view), version)
+            return
+        except KubeError as exc:
+            if exc.reason != "Conflict":
+                raise
+        # Another policy wrote in between: read it back (the same write, a no-op) and merge again.
+        held = await runtime.kube.apply_config_map(namespace, cm, own, labels, create=create)
+    raise KubeError("Conflict", f"ConfigMap {cm} changed under each of {CONFIG_MAP_MERGES} merges")

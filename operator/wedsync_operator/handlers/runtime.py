@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -192,6 +192,15 @@ class Runtime:
         self.tracked.pop(key, None)
         if self.scheduler is not None:
             self.scheduler.forget(key)
+
+    # Work that must outlive the daemon that started it (kopf cancels a daemon at once
+    # when its object is deleted); held here so that it is not collected half-way.
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
 
 async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> bool:
