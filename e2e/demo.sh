@@ -175,6 +175,7 @@ kubectl get wd,ps -n "$ns"
 kubectl get deploy,sts -n "$ns"
 
 step "The mode, published for applications (ConfigMap wedsync-mode)"
+note "Each policy writes its own keys (platform.*); the plain keys merge every policy's."
 kubectl get configmap wedsync-mode -n "$ns" -o go-template='{{range $k, $v := .data}}   {{$k}}: {{$v}}{{"\n"}}{{end}}'
 
 step "Non-critical alerts silenced in Alertmanager while the mode is on"

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -138,7 +140,14 @@ def main(state: Path) -> int:
         prometheus = stack.enter_context(PrometheusServer([exporter.target], state / "prometheus"))
         alertmanager = stack.enter_context(AlertmanagerServer(state / "alertmanager"))
         redis = stack.enter_context(RedisPair(state / "redis"))
-        postgres = stack.enter_context(PostgresPair(state / "postgres"))
+        # Not inside the state folder: the postgres user must reach its data, and a
+        # state folder under a private home (or from mktemp -d) is closed to it. The
+        # folder is listed in the state folder, so down.sh stops and removes it.
+        pg_dir = Path(tempfile.mkdtemp(prefix="wedsync-demo-pg-"))
+        with (state.parent / "sweep").open("a") as sweep:
+            sweep.write(f"{pg_dir}\n")
+        stack.callback(shutil.rmtree, pg_dir, ignore_errors=True)
+        postgres = stack.enter_context(PostgresPair(pg_dir))
         postgres.seed_core_fields(COUPLES)
 
         info = {

@@ -48,12 +48,24 @@ for c in "${components[@]}"; do stop 5 $(pids_of "$state/pids/$c.pid"); done
 
 # Whatever escaped the pid files (an interrupted start, a daemonised child) still names
 # the folder on its command line (etcd's data dir, the certificates, the kubeconfigs) or
-# runs in it (Redis rewrites its command line).
+# runs in it (Redis rewrites its command line). Folders kept elsewhere for the state
+# (the demo's Postgres data: its user cannot enter a private state folder) are listed in
+# the state's `sweep` file and treated the same.
+folders=("$state")
+if [ -f "$state/sweep" ]; then
+  while IFS= read -r extra; do [ -n "$extra" ] && folders+=("${extra%/}"); done < "$state/sweep"
+fi
 stragglers() {
+  local folder p
   {
-    pgrep -f -- "$state/[A-Za-z]" || true
+    for folder in "${folders[@]}"; do
+      pgrep -f -- "$folder/[A-Za-z]" || true
+      pgrep -f -- "$folder\$" || true
+    done
     for p in /proc/[0-9]*; do
-      case "$(readlink "$p/cwd" 2>/dev/null)" in "$state"/*) echo "${p#/proc/}" ;; esac
+      for folder in "${folders[@]}"; do
+        case "$(readlink "$p/cwd" 2>/dev/null)" in "$folder" | "$folder"/*) echo "${p#/proc/}" ;; esac
+      done
     done
   } | sort -u | grep -vx -e "$$" -e "$PPID" || true
 }
@@ -67,6 +79,7 @@ if [ -n "$left" ]; then
 fi
 
 if [ "$mode" = delete ]; then
+  for extra in "${folders[@]:1}"; do rm -rf "$extra"; done
   rm -rf "$state"
   echo "[cluster] stopped and removed $state" >&2
 else
