@@ -4,11 +4,9 @@ one cleanup handler closes them (CONVENTIONS.md)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import time
-from functools import partial
 from typing import Any
 
 import aiohttp
@@ -19,8 +17,6 @@ from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.egress import GuardedResolver
 from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.adapters.kube_watch import TargetCache
-from wedsync_operator.aiokits.scheduler import Scheduler
-from wedsync_operator.handlers import work
 from wedsync_operator.handlers.runtime import Logger, Runtime
 from wedsync_operator.model.endpoints import EgressPolicy
 
@@ -124,8 +120,6 @@ async def operator_configure(
             observer=metrics.observe_target_read,
         ),
     )
-    runtime = memo.runtime
-    runtime.scheduler = Scheduler(partial(work.run_one, runtime), workers=work.WORKERS)
     memo.gc_upkeep = asyncio.create_task(gc_upkeep(), name="gc_upkeep")
     port = memo.get("metrics_port")
     if port:
@@ -135,13 +129,10 @@ async def operator_configure(
 
 @kopf.on.cleanup(id="operator_cleanup")
 async def operator_cleanup(*, memo: Any, **_: Any) -> None:
+    upkeep: asyncio.Task[None] | None = memo.get("gc_upkeep")
+    if upkeep is not None:
+        upkeep.cancel()
     runtime: Runtime | None = memo.get("runtime")
-    tasks = [memo.get("gc_upkeep"), runtime.scheduler_loop if runtime else None]
-    for task in tasks:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     if runtime is not None:
         await runtime.targets.close()
         await runtime.datastores.aclose(timeout_s=10.0)
