@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Gauge
@@ -50,6 +51,22 @@ def scaling(
             "metrics": metrics,
             "prometheus": {"url": prometheus.url, "timeout": "2s"},
             "interval": {"normal": interval, "weddingDay": interval},
+            **spec,
+        },
+    }
+
+
+def day_in_its_mode(name: str = "today", **spec: Any) -> dict[str, Any]:
+    """A WeddingDay that began ten minutes ago and ends in an hour: its policies are in
+    wedding-day mode from the moment it is applied."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "apiVersion": "wedsync.io/v1alpha1",
+        "kind": "WeddingDay",
+        "metadata": {"name": name},
+        "spec": {
+            "start": (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             **spec,
         },
     }

@@ -19,7 +19,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from operator_fixture import (
     events,
     status,
 )
-from policies import per_replica, scaling, set_signal
+from policies import day_in_its_mode, per_replica, scaling, set_signal
 from services.prometheus import PrometheusServer
 
 CNPG_MODULE = "github.com/cloudnative-pg/cloudnative-pg"
@@ -130,20 +129,7 @@ def test_a_policy_is_evaluated_every_normal_interval_and_every_wedding_day_inter
 
         normal = evaluation_gaps(proc, 10)
 
-        now = datetime.now(UTC).replace(microsecond=0)
-        apply(
-            cluster,
-            namespace,
-            {
-                "apiVersion": "wedsync.io/v1alpha1",
-                "kind": "WeddingDay",
-                "metadata": {"name": "today"},
-                "spec": {
-                    "start": (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                },
-            },
-        )
+        apply(cluster, namespace, day_in_its_mode())
         wait_until(
             "wedding-day mode",
             lambda: status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay",

@@ -31,7 +31,7 @@ from operator_fixture import (
     status,
     wait_replicas,
 )
-from policies import per_replica, scaling, series, set_signal
+from policies import day_in_its_mode, per_replica, scaling, series, set_signal
 from services.prometheus import PrometheusServer
 
 SCRAPE = 1.0  # the test Prometheus scrapes every second
@@ -403,20 +403,7 @@ def test_a_target_scaled_to_zero_by_hand_is_left_alone_even_on_a_wedding_day(
     policy = scaling(namespace, prometheus, [per_replica(namespace, "requests", 100)])
     policy["spec"]["targets"][0].update(minReplicas=2, weddingDay={"minReplicas": 4})
     apply(cluster, namespace, policy)
-    now = datetime.now(UTC).replace(microsecond=0)
-    apply(
-        cluster,
-        namespace,
-        {
-            "apiVersion": "wedsync.io/v1alpha1",
-            "kind": "WeddingDay",
-            "metadata": {"name": "today"},
-            "spec": {
-                "start": (now - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "end": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
-        },
-    )
+    apply(cluster, namespace, day_in_its_mode())
     wait_until(
         "wedding-day mode",
         lambda: status(cluster, namespace, "ps", "platform").get("mode") == "WeddingDay",

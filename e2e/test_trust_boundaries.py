@@ -157,7 +157,8 @@ def policy(prometheus: dict[str, Any] | None, **spec: Any) -> dict[str, Any]:
     }
 
 
-def day_in_its_mode() -> dict[str, Any]:
+def preparing_day() -> dict[str, Any]:
+    """A day in its lead time (mode on, cache warming due) for the couple c-1."""
     start = datetime.now(UTC) + timedelta(hours=1)
     return {
         "apiVersion": "wedsync.io/v1alpha1",
@@ -196,7 +197,7 @@ def test_an_answer_from_a_policys_url_never_reaches_status_or_events(
         cluster,
         namespace,
         policy({"url": f"{listener.url}/leak"}, weddingDay={"silenceAlerts": silences}),
-        day_in_its_mode(),
+        preparing_day(),
     )
 
     metrics = wait_until(
@@ -296,7 +297,7 @@ def test_a_data_store_secret_pointing_outside_the_allowed_endpoints_is_never_con
         cluster,
         namespace,
         policy(None, weddingDay={"cacheWarming": warming}),
-        day_in_its_mode(),
+        preparing_day(),
     )
 
     def warming_status() -> dict[str, Any]:
