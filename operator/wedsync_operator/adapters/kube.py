@@ -24,6 +24,8 @@ from typing import Any
 import aiohttp
 from kubernetes_asyncio import client, config
 
+from wedsync_operator.engine.hpafloor import HOLD_ANNOTATION
+
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
@@ -40,6 +42,7 @@ ORDINARY_WHILE_URGENT = 8
 # up on a connection that went silently dead.
 WATCH_MARGIN_SECONDS = 30
 HPA_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+SCALED_OBJECT_PATH = "/apis/keda.sh/v1alpha1/namespaces/{namespace}/scaledobjects"
 
 
 class KubeError(Exception):
@@ -167,6 +170,55 @@ def hpa_target(hpa: Any) -> tuple[str, str]:
     """(kind, name) of the scale target a HorizontalPodAutoscaler owns."""
     ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
     return str(ref.get("kind")), str(ref.get("name"))
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """What RaiseMinReplicas reads of an HPA or a KEDA ScaledObject: its bounds, the
+    operator's hold annotation, and (for an HPA) the ScaledObject that writes it."""
+
+    kind: str  # HorizontalPodAutoscaler | ScaledObject
+    name: str
+    target: tuple[str, str]  # (kind, name) of the scale target
+    min_replicas: int | None  # None: unset (the API's default applies)
+    max_replicas: int
+    hold: str | None  # the raw hold annotation (engine/hpafloor.py)
+    scaled_object: str | None = None  # the ScaledObject that owns this HPA
+    resource_version: str = ""
+
+    @property
+    def default_min(self) -> int:
+        # autoscaling/v2 defaults minReplicas to 1; KEDA defaults minReplicaCount to 0.
+        return 0 if self.kind == "ScaledObject" else 1
+
+
+def autoscaler_of(body: Any) -> Autoscaler:
+    """An HPA or a ScaledObject (same shape: scaleTargetRef, a min and a max)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    kind = str(body.get("kind") or "HorizontalPodAutoscaler")
+    keda = kind == "ScaledObject"
+    low = spec.get("minReplicaCount" if keda else "minReplicas")
+    high = spec.get("maxReplicaCount" if keda else "maxReplicas")
+    owner = next(
+        (
+            str(o.get("name"))
+            for o in meta.get("ownerReferences") or ()
+            if o.get("kind") == "ScaledObject"
+            and str(o.get("apiVersion", "")).startswith("keda.sh/")
+        ),
+        None,
+    )
+    return Autoscaler(
+        kind=kind,
+        name=str(meta.get("name")),
+        target=hpa_target(body),
+        min_replicas=None if low is None else int(low),
+        max_replicas=int(100 if high is None and keda else high or 1),
+        hold=(meta.get("annotations") or {}).get(HOLD_ANNOTATION),
+        scaled_object=owner,
+        resource_version=str(meta.get("resourceVersion") or ""),
+    )
 
 
 def api_base(api_version: str) -> str:
@@ -511,6 +563,35 @@ class KubeClient:
         if data is None:
             raise KubeError("SecretKeyMissing", f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(data).decode()
+
+    async def get_scaled_object(self, namespace: str, name: str) -> Any:
+        return await self.request("GET", f"{SCALED_OBJECT_PATH.format(namespace=namespace)}/{name}")
+
+    async def patch_autoscaler_min(
+        self,
+        scaler: Autoscaler,
+        namespace: str,
+        value: int | None,
+        annotation: dict[str, str | None],
+    ) -> Any:
+        """Write the minimum and the hold annotation in one merge PATCH (atomic on the
+        server), only if the object is still at the version read (``Conflict`` else): a
+        value decided from what it held never overwrites a change made since."""
+        keda = scaler.kind == "ScaledObject"
+        base = SCALED_OBJECT_PATH if keda else HPA_PATH
+        body = {
+            "metadata": {"resourceVersion": scaler.resource_version, "annotations": annotation},
+            "spec": {("minReplicaCount" if keda else "minReplicas"): value},
+        }
+        path = f"{base.format(namespace=namespace)}/{scaler.name}"
+        return await self.request("PATCH", path, body, content_type=MERGE_PATCH)
+
+    async def autoscalers(self, namespace: str) -> list[Autoscaler]:
+        found = await self.request("GET", HPA_PATH.format(namespace=namespace))
+        return [
+            autoscaler_of({"kind": "HorizontalPodAutoscaler", **hpa})
+            for hpa in found.get("items", [])
+        ]
 
     async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
         """(kind, name) of each scale target owned by a HorizontalPodAutoscaler → HPA name."""

@@ -39,11 +39,12 @@ from typing import Any, Generic, TypeVar
 
 from wedsync_operator.adapters.kube import (
     HPA_PATH,
+    Autoscaler,
     KubeClient,
     KubeError,
     Scale,
     api_base,
-    hpa_target,
+    autoscaler_of,
     scale_of,
 )
 
@@ -259,13 +260,25 @@ class TargetCache:
 
     async def hpa_owners(self, namespace: str) -> dict[tuple[str, str], str]:
         """(kind, name) of each target an HPA owns → the HPA's name."""
-        reflector = self._reflector(HPA_PATH.format(namespace=namespace), hpa_target)
-        owned = reflector.snapshot() if reflector else None
-        if owned is not None:
+        return {a.target: a.name for a in await self.autoscalers(namespace)}
+
+    async def autoscalers(self, namespace: str) -> list[Autoscaler]:
+        """The namespace's HPAs, with what RaiseMinReplicas needs of each."""
+        reflector = self._reflector(HPA_PATH.format(namespace=namespace), autoscaler_of)
+        found = reflector.snapshot() if reflector else None
+        if found is not None:
             self._observe("cache")
-            return {target: hpa for hpa, target in owned.items()}
+            return list(found.values())
         self._observe("api")
-        return await self._kube.hpa_owners(namespace)
+        return await self._kube.autoscalers(namespace)
+
+    def record_autoscaler(self, namespace: str, body: Any) -> None:
+        """Put an HPA the operator just patched into the cache, so the next evaluation
+        does not decide from the copy before its own write."""
+        running = self._running.get(HPA_PATH.format(namespace=namespace))
+        if running is not None:
+            scaler = autoscaler_of(body)
+            running.reflector.record(scaler.name, scaler, scaler.resource_version)
 
     async def close(self) -> None:
         self._closed = True

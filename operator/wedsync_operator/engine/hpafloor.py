@@ -25,13 +25,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wedsync_operator.engine.mode import ModeResolution
+from wedsync_operator.engine.replicas import wedding_floor
+from wedsync_operator.model.types import PlatformScaling, Target
+
 __all__ = [
     "HOLD_ANNOTATION",
     "FloorChange",
     "FloorHold",
     "decide_floor",
+    "floor_event",
     "parse_hold",
     "render_hold",
+    "requested_floor",
+    "user_minimum",
 ]
 
 HOLD_ANNOTATION = "wedsync.io/min-replicas-hold"
@@ -153,3 +160,57 @@ def decide_floor(
     if hold == new_hold and current_min == target:
         return None
     return FloorChange(target, new_hold, capped_at=maximum if capped else None)
+
+
+def user_minimum(current_min: int | None, default_min: int, hold: FloorHold | None) -> int:
+    """The minimum the user wants: the recorded original while the operator's value is in
+    place, else whatever the field holds now (theirs, or their edit)."""
+    if hold is not None and (default_min if current_min is None else current_min) == hold.applied:
+        return default_min if hold.original is None else hold.original
+    return default_min if current_min is None else current_min
+
+
+def requested_floor(
+    target: Target, policy: PlatformScaling, mode: ModeResolution, user_min: int
+) -> int | None:
+    """The minimum a policy asks of the autoscaler that owns ``target``: in the mode, the
+    wedding-day floor sized from the user's own minimum (a stable baseline: it is what
+    the record restores, so the floor never ratchets up from the operator's own raise);
+    outside it, nothing."""
+    if not mode.on:
+        return None
+    return wedding_floor(target, policy, user_min, mode.load_factor)
+
+
+def floor_event(
+    change: FloorChange, scaler: str, target: str, *, before: int | None
+) -> tuple[str, str, str]:
+    """The (type, reason, message) of the Event a change owes; ``scaler`` names the
+    autoscaler ("HorizontalPodAutoscaler web"), ``before`` the minimum it had."""
+    shown = "unset" if before is None else str(before)
+    if change.user_edit is not None:
+        return (
+            "Warning",
+            "AutoscalerMinEditedByUser",
+            f"{scaler} had its minimum changed to {change.user_edit} during wedding-day "
+            f"mode; the operator keeps that value, stops raising it, and leaves it in "
+            f"place when the mode ends",
+        )
+    if change.restored:
+        back = "unset" if change.min_replicas is None else str(change.min_replicas)
+        return (
+            "Normal",
+            "AutoscalerMinRestored",
+            f"{scaler}: minimum restored from {shown} to the user's {back} for {target}",
+        )
+    cut = (
+        f" (the floor exceeds its maximum; capped at {change.capped_at}, maximum unchanged)"
+        if change.capped_at is not None
+        else ""
+    )
+    return (
+        "Warning" if cut else "Normal",
+        "AutoscalerMinRaised",
+        f"{scaler}: minimum raised from {shown} to {change.min_replicas} for {target}; "
+        f"the autoscaler scales from there{cut}",
+    )

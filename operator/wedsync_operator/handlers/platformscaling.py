@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import KubeError, Scale, Urgency
+from wedsync_operator.adapters.kube import Autoscaler, KubeError, Scale, Urgency
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
@@ -57,7 +57,7 @@ from wedsync_operator.engine.status import (
     target_status,
 )
 from wedsync_operator.engine.warming import couples_to_warm
-from wedsync_operator.handlers import datatier
+from wedsync_operator.handlers import autoscalers, datatier
 from wedsync_operator.handlers.runtime import (
     Logger,
     LoopMemory,
@@ -250,7 +250,7 @@ async def evaluate(
         _publish_mode(runtime, body, policy, mode, previous, memory.published, now)
     )
     try:
-        observed, scales, found_owners = await asyncio.gather(
+        observed, scales, found_scalers = await asyncio.gather(
             _observe(runtime, policy),
             _read_scales(runtime, policy),
             _hpa_owners(runtime, policy),
@@ -260,11 +260,14 @@ async def evaluate(
         failures = 0 if metrics_ok else failures + 1
 
         owners: Mapping[tuple[str, str], str] = {}
-        if isinstance(found_owners, KubeError):
+        floors = autoscalers.FloorPlans([], [])
+        if isinstance(found_scalers, KubeError):
             # Unknown ownership: hold every target rather than risk fighting an HPA.
-            scales = {n: found_owners for n in scales}
+            scales = {n: found_scalers for n in scales}
         else:
-            owners = found_owners
+            owners = {s.target: s.name for s in found_scalers}
+            floors = await autoscalers.plan_floors(runtime, policy, uid, mode, found_scalers)
+        floor_plans = [] if policy.dry_run else floors.plans
         managed = {
             t.name: s.replicas
             for t in policy.targets
@@ -300,9 +303,9 @@ async def evaluate(
         pending = {} if policy.dry_run else pending_scales(name, uid, decision.decisions, now)
         if switch is not None:
             owed.append(switch)
-        if pending or switch is not None:
-            # Intent before action: the baselines, floors and these patches are in status
-            # before the first patch lands.
+        if pending or switch is not None or floor_plans:
+            # Intent before action: the baselines, floors and these patches (and the
+            # autoscaler writes' Events) are in status before the first patch lands.
             await _write_intent(
                 runtime,
                 body,
@@ -313,7 +316,7 @@ async def evaluate(
                 generation,
                 now,
                 intent_targets(entries, pending),
-                owed,
+                [*owed, *(p.event for p in floor_plans)],
             )
 
         applied_by_target: dict[str, bool] = {}
@@ -331,6 +334,14 @@ async def evaluate(
                     if ok and d.changed
                 ]
             )
+        # The HPA-owned targets: their autoscaler's minimum, which the HPA then follows.
+        floor_errors = await asyncio.gather(
+            *(autoscalers.apply_floor(runtime, namespace, p, logger) for p in floor_plans)
+        )
+        groups.append(
+            [p.event for p, err in zip(floor_plans, floor_errors, strict=True) if err is None]
+        )
+        floor_notes = [*floors.notes, *(e for e in floor_errors if e is not None)]
         for d in scale_order(decision.decisions):
             applied = applied_by_target[d.target]
             before = previous_targets.get(d.target) or {}
@@ -355,7 +366,7 @@ async def evaluate(
         publish.cancel()  # a failed evaluation retries it
         raise
 
-    conditions = _conditions(policy, decision.decisions, scales, owners, observed, generation)
+    conditions = _conditions(policy, decision.decisions, scales, floor_notes, observed, generation)
     conditions.append(_mode_condition(mode, generation))
     conditions.extend(published)
     extra = {
@@ -562,16 +573,15 @@ async def _read_scales(runtime: Runtime, policy: PlatformScaling) -> dict[str, S
     return dict(zip((t.name for t in policy.targets), found, strict=True))
 
 
-async def _hpa_owners(
-    runtime: Runtime, policy: PlatformScaling
-) -> dict[tuple[str, str], str] | KubeError:
-    """Which targets an HPA owns; a refusal is returned (and reported) rather than read
-    as "none", which would make the operator fight an HPA it could not see."""
+async def _hpa_owners(runtime: Runtime, policy: PlatformScaling) -> list[Autoscaler] | KubeError:
+    """The namespace's HPAs (which targets they own, their bounds and our record); a
+    refusal is returned (and reported) rather than read as "none", which would make the
+    operator fight an HPA it could not see."""
     try:
-        return await runtime.targets.hpa_owners(policy.meta.namespace)
+        return await runtime.targets.autoscalers(policy.meta.namespace)
     except KubeError as exc:
         if exc.reason == "NotFound":
-            return {}  # no autoscaling/v2 served: there is no HPA to coexist with
+            return []  # no autoscaling/v2 served: there is no HPA to coexist with
         return exc
 
 
@@ -618,7 +628,7 @@ def _conditions(
     policy: PlatformScaling,
     decisions: Iterable[Decision],
     scales: Mapping[str, Scale | KubeError],
-    owners: Mapping[tuple[str, str], str],
+    hpa: list[str],
     observed: _Observed,
     generation: int,
 ) -> list[Condition]:
@@ -666,11 +676,6 @@ def _conditions(
             "MetricsAvailable", "True", "SamplesRead", "every metric returned a sample", generation
         )
     limited = [d for d in decisions if d.limited]
-    hpa = [
-        f"HorizontalPodAutoscaler {h} owns {kind}/{n}; the operator leaves it alone"
-        for (kind, n), h in owners.items()
-        if any(t.kind == kind and t.name == n for t in policy.targets)
-    ]
     if hpa:
         scaling = condition("ScalingLimited", "True", "HPAOwnsTarget", "; ".join(hpa), generation)
     elif limited:
