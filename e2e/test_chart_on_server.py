@@ -174,7 +174,7 @@ def test_watch_namespaces_bind_the_rules_there_only(cluster: Cluster) -> None:
         ["deployments/scale", "statefulsets/scale"]
     ]
     assert {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
-            "verbs": ["list"]} in rules  # fmt: skip
+            "verbs": ["list", "patch"]} in rules  # fmt: skip
     assert secrets == {
         "apiGroups": [""],
         "resources": ["secrets"],

@@ -319,7 +319,10 @@ def test_what_the_chart_does_not_grant_is_refused(
     assert not can_i(cluster, identity, "patch", "configmaps/kube-root-ca.crt", *ns)
     assert not can_i(cluster, identity, "delete", "platformscalings.wedsync.io", *ns)
     assert not can_i(cluster, identity, "create", "pods", *ns)
-    assert not can_i(cluster, identity, "patch", "horizontalpodautoscalers.autoscaling", *ns)
+    # hpaConflict: RaiseMinReplicas patches HPAs; ScaledObjects only with rbac.keda.enabled.
+    assert can_i(cluster, identity, "patch", "horizontalpodautoscalers.autoscaling", *ns)
+    assert not can_i(cluster, identity, "delete", "horizontalpodautoscalers.autoscaling", *ns)
+    assert not can_i(cluster, identity, "patch", "scaledobjects.keda.sh", *ns)
     # Peering is off in these values: no access to peering objects either.
     assert not can_i(cluster, identity, "patch", "clusterkopfpeerings.kopf.dev")
 
