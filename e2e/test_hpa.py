@@ -177,3 +177,16 @@ def test_a_restart_and_a_sigkill_in_the_mode_restore_exactly_the_original(
     assert hpa_min(cluster, namespace)[0] == 5
     operator.start()
     wait_until("the user's min back", lambda: hpa_min(cluster, namespace) == (2, None), 30)
+
+
+def test_deleting_the_policy_in_the_mode_gives_the_hpa_its_min_back(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    start(cluster, namespace, prometheus, cpu)
+    activate_and_see_the_raise(cluster, namespace)
+    cluster.kubectl("delete", "ps", "platform", "-n", namespace, "--wait=false")
+    wait_until("the user's min back", lambda: hpa_min(cluster, namespace) == (2, None), 20)

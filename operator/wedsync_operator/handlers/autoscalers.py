@@ -68,16 +68,12 @@ async def plan_floors(
         if hpa is None:
             continue
         owns = f"HorizontalPodAutoscaler {hpa.name} owns {target.kind}/{target.name}"
-        scaler = hpa
-        if hpa.scaled_object is not None:
-            # KEDA rewrites its HPA from the ScaledObject: the minimum is raised there.
-            try:
-                body = await runtime.kube.get_scaled_object(namespace, hpa.scaled_object)
-            except KubeError as exc:
-                metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
-                notes.append(f"{owns} for ScaledObject {hpa.scaled_object}, unreadable: {exc}")
-                continue
-            scaler = autoscaler_of({"kind": "ScaledObject", **body})
+        try:
+            scaler = await _writable(runtime, namespace, hpa)
+        except KubeError as exc:
+            metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
+            notes.append(f"{owns} for ScaledObject {hpa.scaled_object}, unreadable: {exc}")
+            continue
         hold = parse_hold(scaler.hold)
         if isinstance(hold, ValueError):
             notes.append(f"{owns}; {_describe(scaler)}: {hold}; left alone")
@@ -104,6 +100,48 @@ async def plan_floors(
     return FloorPlans(plans, notes)
 
 
+async def _writable(runtime: Runtime, namespace: str, hpa: Autoscaler) -> Autoscaler:
+    """The object whose minimum counts: the HPA, or the ScaledObject that owns it (KEDA
+    rewrites its HPA from the ScaledObject, so the minimum is raised there)."""
+    if hpa.scaled_object is None:
+        return hpa
+    body = await runtime.kube.get_scaled_object(namespace, hpa.scaled_object)
+    return autoscaler_of({"kind": "ScaledObject", **body})
+
+
+async def release_holds(runtime: Runtime, namespace: str, policy: str, logger: Logger) -> None:
+    """A deleted policy lets go of every autoscaler it holds: the user's value goes back
+    once no other policy holds it. Best effort, like the mode ConfigMap's clean-up: a
+    failure is logged, and the record stays on the object for a later policy or a human."""
+    holder = f"{namespace}/{policy}"
+    try:
+        found = await runtime.kube.autoscalers(namespace)
+    except KubeError as exc:
+        logger.warning("could not release the autoscalers %s held: %s", holder, exc)
+        return
+    for hpa in found:
+        try:
+            scaler = await _writable(runtime, namespace, hpa)
+        except KubeError as exc:
+            logger.warning("could not release ScaledObject %s: %s", hpa.scaled_object, exc)
+            continue
+        hold = parse_hold(scaler.hold)
+        if not isinstance(hold, FloorHold) or holder not in hold.holders:
+            continue
+        change = decide_floor(
+            current_min=scaler.min_replicas,
+            maximum=scaler.max_replicas,
+            default_min=scaler.default_min,
+            hold=hold,
+            holder=holder,
+            floor=None,
+        )
+        if change is not None:
+            error = await apply_floor(runtime, namespace, scaler, change, logger)
+            if error is not None:
+                logger.warning("%s", error)
+
+
 def _note(
     owns: str,
     scaler: Autoscaler,
@@ -124,21 +162,21 @@ def _note(
 
 
 async def apply_floor(
-    runtime: Runtime, namespace: str, plan: FloorPlan, logger: Logger
+    runtime: Runtime, namespace: str, scaler: Autoscaler, change: FloorChange, logger: Logger
 ) -> str | None:
     """Send one planned write; None when it landed, else why not (for the condition). A
     Conflict (the object changed since it was read) is decided again from the new copy
     by the next evaluation."""
-    hold = plan.change.hold
+    hold = change.hold
     annotation = {HOLD_ANNOTATION: render_hold(hold) if hold is not None else None}
     try:
         body = await runtime.kube.patch_autoscaler_min(
-            plan.scaler, namespace, plan.change.min_replicas, annotation
+            scaler, namespace, change.min_replicas, annotation
         )
     except KubeError as exc:
-        logger.warning("could not write the minimum of %s: %s", _describe(plan.scaler), exc)
+        logger.warning("could not write the minimum of %s: %s", _describe(scaler), exc)
         metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
-        return f"could not write the minimum of {_describe(plan.scaler)}: {exc}"
-    if plan.scaler.kind == "HorizontalPodAutoscaler":
+        return f"could not write the minimum of {_describe(scaler)}: {exc}"
+    if scaler.kind == "HorizontalPodAutoscaler":
         runtime.targets.record_autoscaler(namespace, body)
     return None

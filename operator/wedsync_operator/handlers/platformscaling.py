@@ -180,6 +180,7 @@ async def platformscaling_loop(
                     runtime, namespace, name, str(cm or DEFAULT_MODE_CONFIG_MAP), logger
                 )
             )
+            runtime.background(autoscalers.release_holds(runtime, namespace, name, logger))
 
 
 @dataclass
@@ -336,7 +337,10 @@ async def evaluate(
             )
         # The HPA-owned targets: their autoscaler's minimum, which the HPA then follows.
         floor_errors = await asyncio.gather(
-            *(autoscalers.apply_floor(runtime, namespace, p, logger) for p in floor_plans)
+            *(
+                autoscalers.apply_floor(runtime, namespace, p.scaler, p.change, logger)
+                for p in floor_plans
+            )
         )
         groups.append(
             [p.event for p, err in zip(floor_plans, floor_errors, strict=True) if err is None]
