@@ -3,8 +3,11 @@
 # Runs as uid 10001 with a read-only root filesystem: nothing is written outside /tmp
 # (bytecode is compiled at build time, PYTHONDONTWRITEBYTECODE stops any later write).
 ARG PYTHON_IMAGE=python:3.11-slim
+# The build stage's image: the same Python by default. `make image` (e2e/node/image.sh)
+# passes one with a wheelhouse and PIP_NO_INDEX set, so that no build step needs a network.
+ARG BUILD_IMAGE=${PYTHON_IMAGE}
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -21,11 +24,14 @@ LABEL org.opencontainers.image.title="wedsync-operator" \
       org.opencontainers.image.licenses="Apache-2.0"
 # Debian's tzdata for the system (/usr/share/zoneinfo, localtime); the operator itself
 # reads only the pinned Python tzdata (PYTHONTZPATH is empty below), so the zones it
-# resolves are exactly those the CRD accepts.
+# resolves are exactly those the CRD accepts. A base that has it already (make image's) is
+# built without a network.
 # hadolint ignore=DL3008
-RUN apt-get update \
- && apt-get install -y --no-install-recommends tzdata \
- && rm -rf /var/lib/apt/lists/* \
+RUN if ! dpkg -s tzdata > /dev/null 2>&1; then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends tzdata \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi \
  && groupadd --system --gid 10001 wedsync \
  && useradd --system --uid 10001 --gid wedsync --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin wedsync

@@ -2,6 +2,9 @@
 # Install the Debian packages that `make demo` and `make test` need, if any is missing:
 # the real Prometheus, Alertmanager, Redis and PostgreSQL 15 they start on loopback, and the
 # tools the cluster scripts call. Quiet and quick when everything is there already.
+#   hack/install-deps.sh          what `make demo` needs
+#   hack/install-deps.sh --node   also what `make image` and the real node need (`make test`):
+#                                 Docker (builds only), containerd, runc, CNI plugins, debootstrap
 set -euo pipefail
 command -v go > /dev/null || { echo "Go (>= 1.26) is required to build the local control plane" >&2; exit 1; }
 
@@ -14,6 +17,12 @@ python3 -c 'import venv, ensurepip' 2> /dev/null || need+=(python3-venv)
 [ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+if [ "${1:-}" = --node ]; then
+  for tool in dockerd:docker.io containerd:containerd runc:runc debootstrap:debootstrap iptables:iptables ip:iproute2; do
+    PATH=$PATH:/usr/sbin:/sbin command -v "${tool%%:*}" > /dev/null || need+=("${tool##*:}")
+  done
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=()
