@@ -30,6 +30,9 @@ install: $(VENV)/.installed ## Create .venv and install the operator with its de
 deps: ## Install the Debian packages demo and test need (Prometheus, Alertmanager, Redis, PostgreSQL)
 	hack/install-deps.sh
 
+deps-node: ## Also the packages of make image and the real node (docker.io, containerd, runc, CNI, debootstrap)
+	hack/install-deps.sh --node
+
 lint: install lint-dockerfile ## ruff (lint + format check), mypy --strict, import-linter, hadolint
 	$(BIN)/ruff check conftest.py operator tests e2e hack bench
 	$(BIN)/ruff format --check conftest.py operator tests e2e hack bench
@@ -56,8 +59,8 @@ sync-crds: ## Copy crds/ into the chart and deploy/ (a unit test fails when they
 	cp crds/*.yaml $(CHART)/crds/
 	cp crds/*.yaml deploy/crds/
 
-image: ## docker build -t wedsync-operator:dev . (needs Docker)
-	docker build -t wedsync-operator:dev .
+image: deps-node install ## Build wedsync-operator:dev here: Debian base, host wheels, no registry (e2e/node/image.sh)
+	e2e/node/image.sh dev
 
 e2e-kind: ## With Docker: kind cluster, image, helm install, deployed-mode e2e (e2e/kind/run.sh)
 	e2e/kind/run.sh
@@ -68,15 +71,19 @@ binaries: ## Build (or reuse) kube-apiserver, etcd, KWOK, helm... from Go module
 test-unit: install ## Unit tests: engine, model, CLI, CRD files (no cluster)
 	$(BIN)/pytest $(PYTEST_FLAGS) tests/unit
 
-e2e: deps install ## e2e tests against a real local control plane (built on first use)
+e2e: deps-node install ## e2e tests against a real local control plane (built on first use)
 	$(BIN)/pytest $(PYTEST_FLAGS) e2e
 
-test: deps install lint ## Everything CI runs: lint, unit tests, e2e on the local control plane
+test: deps-node install lint ## Everything CI runs: lint, unit tests, e2e on the local control plane
 	e2e/cluster/build.sh > /dev/null
+	e2e/node/build.sh > /dev/null
 	$(BIN)/pytest $(PYTEST_FLAGS) tests e2e
 
 cluster-up: ## Start the local control plane in .cluster/ (prints the KUBECONFIG export)
 	e2e/cluster/up.sh $(CLUSTER_DIR)
+
+cluster-up-node: image ## cluster-up with a real kubelet node running the operator's image (e2e/node/)
+	WEDSYNC_REAL_NODE=1 e2e/cluster/up.sh $(CLUSTER_DIR)
 
 cluster-down: ## Stop the local control plane (and the demo's operator and services), delete .cluster/
 	e2e/cluster/down.sh $(CLUSTER_DIR)
@@ -86,7 +93,7 @@ demo: deps install ## The operator at work on a local cluster with Prometheus; r
 
 demo-down: cluster-down ## Stop the demo: operator, loopback services, local cluster
 
-.PHONY: help install deps demo-down lint lint-dockerfile chart-lint sync-crds image e2e-kind binaries test-unit e2e test cluster-up cluster-down demo
+.PHONY: help install deps deps-node cluster-up-node demo-down lint lint-dockerfile chart-lint sync-crds image e2e-kind binaries test-unit e2e test cluster-up cluster-down demo
 
 bench: ## Quick benches (minutes): engine, reaction latency vs HPA, punctuality, API calls
 	$(BIN)/python bench/run.py quick

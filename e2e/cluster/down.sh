@@ -24,6 +24,10 @@ fi
 
 [ -d "$state" ] || exit 0
 
+# The real node first (e2e/node/up.sh): its pods are stopped through the API server, and
+# it undoes its changes to the machine (mounts, iptables rules, the bridge, sysctls).
+[ ! -d "$state/node" ] || "$here/../node/down.sh" "$state" || true
+
 # Each pid file names a process-group leader (started with setsid): stop the whole group.
 stop() { # seconds-to-wait pid...
   local wait=$1 pid; shift

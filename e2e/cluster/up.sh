@@ -9,7 +9,8 @@
 #
 # Env: WEDSYNC_NODES (fake nodes, default 3), WEDSYNC_CLUSTER_TIMEOUT (seconds for the
 # components to come up once the binaries exist, default 120; the first build is not counted),
-# WEDSYNC_APISERVER_PROFILING=1 (serve /debug/pprof for `kubectl get --raw`, for bench/).
+# WEDSYNC_APISERVER_PROFILING=1 (serve /debug/pprof for `kubectl get --raw`, for bench/),
+# WEDSYNC_REAL_NODE=1 (add a real kubelet node for the operator's image: e2e/node/up.sh).
 # A state folder left by an earlier run that failed or was interrupted is stopped (its pid
 # files, then any process still naming the folder) and started afresh.
 set -euo pipefail
@@ -136,6 +137,8 @@ start kube-apiserver kube-apiserver \
   --service-account-signing-key-file "$pki/sa.key" \
   --endpoint-reconciler-type none \
   --allow-privileged=true \
+  --kubelet-client-certificate "$pki/admin.crt" --kubelet-client-key "$pki/admin.key" \
+  --kubelet-preferred-address-types InternalIP \
   --profiling="$profiling"
 alive kube-apiserver
 wait_for "kube-apiserver /readyz" admin get --raw /readyz
@@ -189,5 +192,9 @@ KUBECONFIG=$state/kubeconfig
 WEDSYNC_BIN=$bin
 API_PORT=$api_port
 EOF
+# The optional real node (kubelet + containerd, for the operator's pods): e2e/node/up.sh.
+if [ "${WEDSYNC_REAL_NODE:-0}" = 1 ]; then
+  "$repo/e2e/node/up.sh" "$state" || fail "the real node did not start"
+fi
 log "ready: $(admin version 2>/dev/null | grep -i server) — $nodes nodes"
 echo "export KUBECONFIG=$state/kubeconfig"
