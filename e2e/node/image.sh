@@ -12,6 +12,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 tag=${1:-dev}
 as_root
+# One build at a time on this machine: they share the private dockerd and its cache.
+exec 9> "$cache_root/image.lock"
+flock 9
 trap docker_stop EXIT
 start=$(date +%s)
 
