@@ -3,6 +3,7 @@ re-doing or undoing; of several peered replicas, exactly one acts."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,4 +154,59 @@ def test_of_two_peered_operators_only_the_higher_priority_one_acts(
     finally:
         high.stop()
         low.stop()
+    assert low.problems() == [] and high.problems() == []
+
+
+def last_turn(log: str) -> str | None:
+    """The last peering decision a replica logged: "Pausing", "Resuming" or none yet."""
+    turns = re.findall(r"(Pausing|Resuming) operations", log)
+    return turns[-1] if turns else None
+
+
+def test_peered_operators_started_before_their_peering_object_wait_for_it(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A Helm install creates the peering object and the pods at once: a replica that
+    starts first must not act alone until kopf's next keep-alive, a minute later."""
+    ensure_crds(cluster)
+    name = "wedsync-e2e-late"
+    peered = ("--peering", name)
+    low = OperatorProcess(cluster, tmp_path / "low.log", (*peered, "--priority", "100")).start()
+    high = OperatorProcess(cluster, tmp_path / "high.log", (*peered, "--priority", "200")).start()
+    try:
+        wait_until(
+            "both replicas waiting for the peering object",
+            lambda: all("waiting for the peering object" in p.log() for p in (low, high)),
+            timeout=30,
+        )
+        assert "Resuming operations" not in low.log() + high.log()
+        cluster.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {{name: {name}}}",
+        )
+        # Well within kopf's 60 s keep-alive: both announced, only the higher one acts.
+        wait_until(
+            "both replicas in the peering object",
+            lambda: (
+                sorted(
+                    p["priority"]
+                    for p in (
+                        cluster.get_json("clusterkopfpeering", name).get("status") or {}
+                    ).values()
+                )
+                == [100, 200]
+            ),
+            timeout=15,
+        )
+        # The first to announce itself may act for the instant before the other's entry
+        # lands (kopf's own election); then only the higher one does.
+        wait_until("the higher one acting", lambda: last_turn(high.log()) == "Resuming", timeout=10)
+        time.sleep(2)
+        assert last_turn(low.log()) in (None, "Pausing")
+    finally:
+        high.stop()
+        low.stop()
+        cluster.kubectl("delete", "clusterkopfpeering", name, check=False)
     assert low.problems() == [] and high.problems() == []

@@ -43,6 +43,9 @@ def run_operator(
         peering_name=None if standalone else peering,
         liveness_endpoint=liveness,
         memo=kopf.Memo(
-            metrics_port=metrics_port, watch_targets=watch_targets, egress=egress or EgressPolicy()
+            metrics_port=metrics_port,
+            watch_targets=watch_targets,
+            egress=egress or EgressPolicy(),
+            namespaces=list(namespaces),
         ),
     )

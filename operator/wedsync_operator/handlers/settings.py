@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import logging
 import time
 from typing import Any
@@ -15,7 +16,7 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.egress import GuardedResolver
-from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube import KubeClient, KubeError
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.handlers.runtime import Logger, Runtime
 from wedsync_operator.model.endpoints import EgressPolicy
@@ -38,6 +39,9 @@ FULL_COLLECTION_EVERY_SECONDS = 3600.0
 # would keep for an hour: 1.5 GiB instead of 0.9 GiB at 10,000 days in bench/scale.py.
 # The first full collection comes sooner, once start-up is over.
 FIRST_FULL_COLLECTION_AFTER_SECONDS = 600.0
+# How often a replica looks for its peering object at start, and how often it says so.
+PEERING_POLL_SECONDS = 1.0
+PEERING_REPORT_EVERY = 30
 # kopf's per-object workers at once, per watched resource (and namespace).
 WORKER_LIMIT = 200
 
@@ -125,6 +129,31 @@ async def operator_configure(
     if port:
         metrics.serve(int(port))
         logger.info("metrics on :%s/metrics", port)
+    if not settings.peering.standalone and settings.peering.name:
+        await wait_for_peering(kube, settings.peering.name, memo.get("namespaces") or (), logger)
+
+
+def peering_paths(name: str, namespaces: Any) -> list[str]:
+    """The peering objects kopf announces itself in: one per watched namespace, or one
+    cluster-wide."""
+    if namespaces:
+        return [f"/apis/kopf.dev/v1/namespaces/{ns}/kopfpeerings/{name}" for ns in namespaces]
+    return [f"/apis/kopf.dev/v1/clusterkopfpeerings/{name}"]
+
+
+async def wait_for_peering(kube: KubeClient, name: str, namespaces: Any, logger: Logger) -> None:
+    """Start only once the peering objects exist. kopf announces a replica once at start
+    and again only a lifetime (60 s) later: replicas that start before the object (a Helm
+    install creates both at once) each see no peer, and all act until then."""
+    for path in peering_paths(name, namespaces):
+        for attempt in itertools.count():
+            try:
+                await kube.request("GET", path)
+                break
+            except KubeError as exc:  # absent yet, or the API server unreachable: retried
+                if attempt % PEERING_REPORT_EVERY == 0:
+                    logger.warning("waiting for the peering object before acting: %s", exc)
+            await asyncio.sleep(PEERING_POLL_SECONDS)
 
 
 @kopf.on.cleanup(id="operator_cleanup")
