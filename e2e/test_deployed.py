@@ -4,7 +4,8 @@ Deployed mode (WEDSYNC_E2E_DEPLOYED=1, run by `make e2e-kind`): the operator is 
 chart's Deployment in a kind cluster, running the image built from the Dockerfile as uid
 10001 on a read-only root filesystem; these tests only talk to the API server and read
 the pods' logs. Otherwise the same scenario runs on the local control plane, with the
-operator process under the chart's ServiceAccount (the image cannot be run here).
+operator process under the chart's ServiceAccount (the image itself runs on a real node
+in e2e/test_operator_pods.py).
 """
 
 from __future__ import annotations
