@@ -124,10 +124,36 @@ def test_the_hpa_keeps_scaling_above_the_raised_floor(
     above the floor (set here as the HPA's scaling would) stays."""
     start(cluster, namespace, prometheus, cpu)
     activate_and_see_the_raise(cluster, namespace)
+    set_cpu(cpu, prometheus, namespace, 30)  # the policy's own metric asks for fewer
     cluster.kubectl("scale", "deployment/web", "--replicas=8", "-n", namespace)
     time.sleep(6)  # a few of the policy's 2 s evaluations
     assert replicas(cluster, namespace, "web") == 8
     assert hpa_min(cluster, namespace)[0] == 5
+
+
+def test_the_policys_own_metric_only_raises_the_floor_and_holds_it_until_the_mode_ends(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    """Above its wedding-day target the policy's metric asks for more than the floor: the
+    HPA's minimum goes up (the HPA still does the scaling); with freezeScaleDown the raise
+    is not taken back when the metric falls, only when the mode ends."""
+    start(cluster, namespace, prometheus, cpu)
+    activate_and_see_the_raise(cluster, namespace)
+    set_cpu(cpu, prometheus, namespace, 90)  # 1.5x the wedding-day target of 60
+    wait_until("the min raised above the floor", lambda: hpa_min(cluster, namespace)[0] > 5, 20)
+    raised = hpa_min(cluster, namespace)[0]
+    assert json.loads(hpa_min(cluster, namespace)[1] or "{}")["original"] == 2
+
+    set_cpu(cpu, prometheus, namespace, 20)
+    time.sleep(6)  # a few of the policy's 2 s evaluations
+    assert hpa_min(cluster, namespace)[0] >= raised
+
+    end_mode(cluster, namespace)
+    wait_until("the user's min back", lambda: hpa_min(cluster, namespace) == (2, None), 20)
 
 
 def test_a_user_edit_of_min_replicas_in_the_mode_is_kept_and_stays_after(

@@ -6,6 +6,7 @@ re-deciding from what the autoscaler shows (the record travels in the same PATCH
 from __future__ import annotations
 
 import pytest
+from tests.unit.test_replicas import metric, policy, target, wedding_mode
 
 from wedsync_operator.engine.hpafloor import (
     FloorChange,
@@ -13,7 +14,9 @@ from wedsync_operator.engine.hpafloor import (
     decide_floor,
     parse_hold,
     render_hold,
+    requested_floor,
 )
+from wedsync_operator.engine.mode import NORMAL_MODE
 
 A = "shop/checkout"
 B = "shop/payments"
@@ -124,3 +127,48 @@ def test_the_record_round_trips_and_an_unreadable_one_is_an_error() -> None:
     assert parse_hold(None) is None
     for text in ("{", '{"original": 2}', '{"applied": -1}', '{"applied": 2, "holders": [1]}'):
         assert isinstance(parse_hold(text), ValueError)
+
+
+# The policy's own metrics on an HPA-owned target: they only raise the requested floor.
+
+
+def test_the_policys_metrics_raise_the_floor_it_asks_of_the_autoscaler() -> None:
+    t, p = target(max_replicas=20), policy(metrics=(metric("cpu", 60),))
+    # user min 4 → wedding floor 5 (+20 %); cpu at 120 % of target at 6 replicas asks 12.
+    asked = requested_floor(t, p, wedding_mode(), 4, samples={"cpu": 120.0}, current=6)
+    assert asked == 12
+
+
+def test_a_metric_asking_less_than_the_wedding_floor_leaves_the_floor() -> None:
+    t, p = target(), policy(metrics=(metric("cpu", 60),))
+    assert requested_floor(t, p, wedding_mode(), 4, samples={"cpu": 10.0}, current=6) == 5
+
+
+def test_the_metric_raised_floor_is_never_above_the_targets_maximum() -> None:
+    t, p = target(max_replicas=8), policy(metrics=(metric("cpu", 10),))
+    assert requested_floor(t, p, wedding_mode(), 4, samples={"cpu": 100.0}, current=6) == 8
+
+
+def test_outside_the_mode_the_metrics_ask_nothing_of_the_autoscaler() -> None:
+    t, p = target(), policy(metrics=(metric("cpu", 10),))
+    assert requested_floor(t, p, NORMAL_MODE, 4, samples={"cpu": 100.0}, current=6) is None
+
+
+def test_a_missing_sample_or_unknown_count_falls_back_to_the_wedding_floor() -> None:
+    t, p = target(), policy(metrics=(metric("cpu", 10),))
+    assert requested_floor(t, p, wedding_mode(), 4, samples={"cpu": None}, current=6) == 5
+    assert requested_floor(t, p, wedding_mode(), 4, samples={"cpu": 100.0}, current=None) == 5
+
+
+def test_with_freeze_a_floor_already_held_is_not_lowered_in_the_mode() -> None:
+    t, frozen = target(), policy(metrics=(metric("cpu", 60),))
+    quiet = {"cpu": 10.0}
+    assert requested_floor(t, frozen, wedding_mode(), 4, samples=quiet, current=12, held=12) == 12
+    thawed = policy(metrics=(metric("cpu", 60),), freeze=False)
+    assert requested_floor(t, thawed, wedding_mode(), 4, samples=quiet, current=12, held=12) == 5
+
+
+def test_a_metric_for_another_target_does_not_raise_this_ones_floor() -> None:
+    t = target("web")
+    p = policy(target("web"), target("api"), metrics=(metric("cpu", 10, targets=("api",)),))
+    assert requested_floor(t, p, wedding_mode(), 4, samples={"cpu": 100.0}, current=6) == 5

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wedsync_operator.engine.mode import ModeResolution
-from wedsync_operator.engine.replicas import wedding_floor
+from wedsync_operator.engine.replicas import Tolerances, metric_proposal, wedding_floor
 from wedsync_operator.model.types import PlatformScaling, Target
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "FloorHold",
     "decide_floor",
     "floor_event",
+    "metric_floor",
     "parse_hold",
     "render_hold",
     "requested_floor",
@@ -171,15 +172,55 @@ def user_minimum(current_min: int | None, default_min: int, hold: FloorHold | No
 
 
 def requested_floor(
-    target: Target, policy: PlatformScaling, mode: ModeResolution, user_min: int
+    target: Target,
+    policy: PlatformScaling,
+    mode: ModeResolution,
+    user_min: int,
+    *,
+    samples: Mapping[str, float | None] | None = None,
+    current: int | None = None,
+    held: int | None = None,
 ) -> int | None:
     """The minimum a policy asks of the autoscaler that owns ``target``: in the mode, the
     wedding-day floor sized from the user's own minimum (a stable baseline: it is what
-    the record restores, so the floor never ratchets up from the operator's own raise);
-    outside it, nothing."""
+    the record restores, so the floor never ratchets up from the operator's own raise),
+    raised further by what the policy's own metrics ask for at ``current`` replicas;
+    outside it, nothing. Scaling on metrics stays the autoscaler's job: the policy's
+    metrics only ever raise the floor it requests, and with ``freezeScaleDown`` a floor
+    already ``held`` is not lowered before the mode ends (the mode's no-scale-down)."""
     if not mode.on:
         return None
-    return wedding_floor(target, policy, user_min, mode.load_factor)
+    floor = wedding_floor(target, policy, user_min, mode.load_factor)
+    asked = metric_floor(target, policy, samples or {}, current, mode)
+    if asked is not None:
+        floor = max(floor, asked)
+    if held is not None and policy.wedding_day.freeze_scale_down:
+        floor = max(floor, held)
+    return min(floor, target.max_replicas)
+
+
+def metric_floor(
+    target: Target,
+    policy: PlatformScaling,
+    samples: Mapping[str, float | None],
+    current: int | None,
+    mode: ModeResolution,
+) -> int | None:
+    """The most any of the policy's metrics for ``target`` asks for at ``current``
+    replicas (with the mode's targets and the policy's tolerances), or None when no
+    metric applies, none has a sample, or the count is unknown."""
+    if current is None:
+        return None
+    tolerances = Tolerances.of(policy.behavior)
+    asked = [
+        p.replicas
+        for m in policy.metrics
+        if m.applies_to(target.name)
+        and (sample := samples.get(m.name)) is not None
+        and (p := metric_proposal(m, sample, current, mode.on, tolerances)) is not None
+        and not p.stuck_at_zero
+    ]
+    return max(asked) if asked else None
 
 
 def floor_event(

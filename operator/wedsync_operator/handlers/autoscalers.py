@@ -9,7 +9,7 @@ kill at any instant leaves either nothing done or everything needed to finish.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from wedsync_operator import metrics
@@ -56,8 +56,12 @@ async def plan_floors(
     uid: str,
     mode: ModeResolution,
     scalers: Iterable[Autoscaler],
+    samples: Mapping[str, float | None],
+    counts: Mapping[str, int],
 ) -> FloorPlans:
-    """Read what each owning autoscaler holds and decide its minimum for this policy."""
+    """Read what each owning autoscaler holds and decide its minimum for this policy;
+    ``samples`` are the policy's metrics and ``counts`` the targets' replicas now, which
+    may only raise the floor it asks for."""
     namespace, name = policy.meta.namespace, policy.meta.name
     holder = f"{namespace}/{name}"
     by_target = {s.target: s for s in scalers}
@@ -80,7 +84,19 @@ async def plan_floors(
             continue
         refuse = policy.hpa_conflict is HPAConflict.REFUSE
         user = user_minimum(scaler.min_replicas, scaler.default_min, hold)
-        floor = None if refuse else requested_floor(target, policy, mode, user)
+        floor = (
+            None
+            if refuse
+            else requested_floor(
+                target,
+                policy,
+                mode,
+                user,
+                samples=samples,
+                current=counts.get(target.name),
+                held=hold.holders.get(holder) if hold is not None else None,
+            )
+        )
         change = decide_floor(
             current_min=scaler.min_replicas,
             maximum=scaler.max_replicas,

@@ -267,7 +267,10 @@ async def evaluate(
             scales = {n: found_scalers for n in scales}
         else:
             owners = {s.target: s.name for s in found_scalers}
-            floors = await autoscalers.plan_floors(runtime, policy, uid, mode, found_scalers)
+            counts = {n: s.replicas for n, s in scales.items() if isinstance(s, Scale)}
+            floors = await autoscalers.plan_floors(
+                runtime, policy, uid, mode, found_scalers, observed.samples, counts
+            )
         floor_plans = [] if policy.dry_run else floors.plans
         managed = {
             t.name: s.replicas
