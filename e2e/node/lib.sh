@@ -33,10 +33,12 @@ docker_start() {
   for path in /etc/docker /opt/containerd; do
     [ -e "$path" ] || echo "$path"
   done > /run/wedsync-operator/docker.created
+  # No bridge, rules or forwarding: builds need no network, and dockerd would otherwise turn
+  # on IP forwarding for the whole machine and leave it on.
   nlog "starting a private dockerd (socket $docker_sock, data $docker_data)"
   setsid nohup dockerd --host "unix://$docker_sock" --pidfile "$docker_pid" \
     --data-root "$docker_data" --exec-root /run/wedsync-operator/docker \
-    --bridge none --iptables=false --ip6tables=false --ip-masq=false \
+    --bridge none --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
     --storage-driver overlay2 > "$cache_root/dockerd.log" 2>&1 < /dev/null &
   local i
   for i in $(seq 1 60); do dk version > /dev/null 2>&1 && return 0; sleep 0.5; done
