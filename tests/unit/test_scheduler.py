@@ -234,3 +234,47 @@ async def test_work_is_told_whether_a_wake_up_or_its_routine_time_brought_it() -
     loop.cancel()
 
     assert seen == {"periodic": False, "woken": True}
+
+
+async def test_no_work_starts_while_the_gate_is_closed_and_due_work_runs_once_it_opens() -> None:
+    ran: list[str] = []
+
+    async def work(key: str, urgent: bool) -> float | None:
+        ran.append(key)
+        return None
+
+    gate = asyncio.Event()
+    scheduler: Scheduler[str] = Scheduler(work, workers=2, gate=gate)
+    loop = asyncio.create_task(scheduler.run())
+    scheduler.now("day")
+    await asyncio.sleep(0.1)
+    assert ran == [] and "day" in scheduler.agenda
+
+    gate.set()
+    await asyncio.sleep(0.1)
+    gate.clear()
+    scheduler.now("later")
+    await asyncio.sleep(0.1)
+    loop.cancel()
+
+    assert ran == ["day"] and "later" in scheduler.agenda
+
+
+async def test_forget_all_empties_the_agenda_and_keeps_running_work_off_it() -> None:
+    release = asyncio.Event()
+
+    async def work(key: str, urgent: bool) -> float | None:
+        await release.wait()
+        return time.time()
+
+    scheduler: Scheduler[str] = Scheduler(work, workers=1)
+    loop = asyncio.create_task(scheduler.run())
+    scheduler.now("running")
+    await asyncio.sleep(0.05)
+    scheduler.at("waiting", time.time() + 60)
+    scheduler.forget_all()
+    release.set()
+    await asyncio.sleep(0.05)
+    loop.cancel()
+
+    assert len(scheduler.agenda) == 0 and scheduler.busy == 0

@@ -66,6 +66,11 @@ class Agenda(Generic[K]):
     def cancel(self, key: K) -> None:
         self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+        self._urgent.clear()
+        self._routine.clear()
+
     def next_at(self) -> float | None:
         """The earliest due time on the agenda, or None when it is empty."""
         tops = [t for t in (self._top(self._urgent, True), self._top(self._routine, False)) if t]

@@ -7,6 +7,7 @@ None to leave it off the agenda. A key is never
 worked on twice at once: one that falls due while it runs is taken again as soon as it
 ends. A ``work`` that raises is logged and tried again after ``retry_seconds`` (the work
 functions report their own errors; this is the last resort that keeps the loop alive).
+While ``gate`` is clear (a standby replica), no work starts; due keys wait on the agenda.
 See docs/decisions/0001-one-scheduler.md.
 """
 
@@ -37,6 +38,7 @@ class Scheduler(Generic[K]):
         clock: Callable[[], float] = time.time,
         max_sleep: float = 60.0,
         retry_seconds: float = 5.0,
+        gate: asyncio.Event | None = None,
     ) -> None:
         self._work = work
         self._workers = workers
@@ -44,6 +46,7 @@ class Scheduler(Generic[K]):
         # A wall-clock jump is healed by the next wake-up at the latest.
         self._max_sleep = max_sleep
         self._retry_seconds = retry_seconds
+        self._gate = gate
         self.agenda: Agenda[K] = Agenda()
         self._running: dict[K, asyncio.Task[None]] = {}
         self._again: dict[K, bool] = {}  # due again while running → urgent?
@@ -78,10 +81,18 @@ class Scheduler(Generic[K]):
         if key in self._running:
             self._gone.add(key)
 
+    def forget_all(self) -> None:
+        """Empty the agenda; running pieces of work end as they are and are not put back."""
+        self.agenda.clear()
+        self._again.clear()
+        self._gone.update(self._running)
+
     async def run(self) -> None:
         """Until cancelled: start due work while workers are free, sleep otherwise."""
         try:
             while True:
+                if self._gate is not None and not self._gate.is_set():
+                    await self._gate.wait()
                 self._poke.clear()
                 now = self._clock()
                 free = self._workers - len(self._running)
