@@ -63,6 +63,12 @@ class DayStore:
         # uids deleted while a namespace's LIST is in flight: its answer may predate them.
         self._tombstones: dict[str, set[str]] = {}
 
+    def reset(self) -> None:
+        """Forget every day: the watch (or a LIST) delivers them anew. For a replica kopf
+        paused, whose watches missed what changed meanwhile."""
+        self._days.clear()
+        self._listed.clear()
+
     def observe(
         self, namespace: str, name: str, body: Mapping[str, Any]
     ) -> tuple[WeddingDay | None, WeddingDay | None]:
