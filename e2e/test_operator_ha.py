@@ -208,5 +208,79 @@ def test_peered_operators_started_before_their_peering_object_wait_for_it(
     finally:
         high.stop()
         low.stop()
-        cluster.kubectl("delete", "clusterkopfpeering", name, check=False)
+        release_peering(cluster, name)
     assert low.problems() == [] and high.problems() == []
+
+
+def release_peering(cluster: Cluster, name: str) -> None:
+    """Delete a peering object once its operators are gone: the peering sentinel's
+    finalizer (handlers/peering.py) has nobody left to remove it."""
+    cluster.kubectl(
+        "patch", "clusterkopfpeering", name, "--type=merge",
+        "-p", '{"metadata": {"finalizers": null}}', check=False,
+    )  # fmt: skip
+    cluster.kubectl("delete", "clusterkopfpeering", name, "--wait=false", check=False)
+
+
+def test_a_paused_replica_writes_no_phase_and_posts_no_event_and_resumes_from_fresh_state(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The standby had acted before (it was alone first) and still knows the day; while
+    paused it must not act on what it knew, and after taking over it must not act again
+    on what the leader already did."""
+    ensure_crds(cluster)
+    name = "wedsync-e2e-gate"
+    cluster.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=f"apiVersion: kopf.dev/v1\nkind: ClusterKopfPeering\nmetadata: {{name: {name}}}",
+    )
+    peered = ("--peering", name)
+    low = OperatorProcess(cluster, tmp_path / "low.log", (*peered, "--priority", "100")).start()
+    high: OperatorProcess | None = None
+    try:
+        wait_until("the first replica acting", lambda: "acting: the scheduler" in low.log(), 30)
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2, seconds=30)
+        apply(
+            cluster,
+            namespace,
+            {
+                "apiVersion": "wedsync.io/v1alpha1",
+                "kind": "WeddingDay",
+                "metadata": {"name": "saturday"},
+                "spec": {"start": rfc3339(start), "end": rfc3339(start + timedelta(hours=1))},
+            },
+        )
+        wait_until(
+            "Scheduled, written by the first replica",
+            lambda: status(cluster, namespace, "wd", "saturday").get("phase") == "Scheduled",
+            timeout=15,
+        )
+        high = OperatorProcess(cluster, tmp_path / "high.log", (*peered, "--priority", "200"))
+        high.start()
+        wait_until("the first replica paused", lambda: last_turn(low.log()) == "Pausing", 20)
+        assert datetime.now(UTC) < start - timedelta(hours=2, seconds=3), "too slow to test"
+
+        wait_until(
+            "Preparing at the lead time",
+            lambda: status(cluster, namespace, "wd", "saturday").get("phase") == "Preparing",
+            timeout=40,
+        )
+        time.sleep(3)
+        reasons = [e["reason"] for e in events(cluster, namespace, "saturday")]
+        assert reasons.count("Preparing") == 1, reasons  # not one from each replica
+
+        high.stop()  # the leader leaves: the paused one takes over the day it knew
+        wait_until("the first replica resumed", lambda: last_turn(low.log()) == "Resuming", 30)
+        wait_until("it acting again", lambda: low.log().count("acting: the scheduler") == 2, 15)
+        time.sleep(3)
+        reasons = [e["reason"] for e in events(cluster, namespace, "saturday")]
+        assert reasons.count("Preparing") == 1, reasons  # not again from its old memory
+        assert status(cluster, namespace, "wd", "saturday")["phase"] == "Preparing"
+    finally:
+        if high is not None:
+            high.stop()
+        low.stop()
+        release_peering(cluster, name)
+    assert low.problems() == [] and (high is None or high.problems() == [])

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import kopf
 
+from wedsync_operator.handlers import peering as peering_module
+
 # Importing the modules registers their handlers with kopf.
 from wedsync_operator.handlers import platformscaling as platformscaling
 from wedsync_operator.handlers import settings as settings
@@ -35,6 +37,8 @@ def run_operator(
         # exactly one replica active (the highest), and the next takes over when its
         # peering entry expires.
         priority = secrets.randbelow(2**31 - 1) + 1
+    if not standalone:
+        peering_module.follow_peering(peering, clusterwide=not namespaces)
     kopf.run(
         priority=priority,
         clusterwide=not namespaces,

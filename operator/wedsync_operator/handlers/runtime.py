@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import kopf
 
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.adapters.kube_watch import TargetCache
+from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.engine.mode import selector_matches
 from wedsync_operator.handlers.days import DayStore
 from wedsync_operator.model.endpoints import EgressPolicy
@@ -143,6 +145,38 @@ class LoopMemory:
 
 
 @dataclass
+class Acting:
+    """Whether this replica acts: open in standalone mode; with peering, while at least
+    one peering sentinel runs (kopf stops them when it pauses this replica; see
+    handlers/peering.py)."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    holders: int = 0
+
+    def always(self) -> None:
+        self.holders = 1
+        self.gate.set()
+
+    def hold(self) -> None:
+        self.holders += 1
+        self.gate.set()
+
+    def release(self) -> None:
+        self.holders = max(self.holders - 1, 0)
+        if not self.holders:
+            self.gate.clear()
+
+
+@dataclass
+class Tracked:
+    """An object the scheduler works on: its newest body (from kopf's watch events) and
+    what its work remembers between two turns."""
+
+    body: kopf.Body
+    memory: LoopMemory = field(default_factory=LoopMemory)
+
+
+@dataclass
 class Runtime:
     kube: KubeClient
     http: aiohttp.ClientSession
@@ -151,6 +185,46 @@ class Runtime:
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where policies may point
     wakeups: Wakeups = field(default_factory=Wakeups)
     days: DayStore = field(default_factory=DayStore)
+    tracked: dict[Key, Tracked] = field(default_factory=dict)
+    acting: Acting = field(default_factory=Acting)
+    # One loop for every object's timed work (docs/decisions/0001-one-scheduler.md);
+    # made at start-up, when the work it runs can be given this runtime.
+    scheduler: Scheduler[Key] | None = None
+
+    scheduler_loop: asyncio.Task[None] | None = None
+
+    def schedule(self, key: Key, when: float, *, urgent: bool = False) -> None:
+        """Make ``key`` due by ``when``. Called from kopf's watch-event handlers: the
+        first call starts the loop there, so that its work inherits kopf's context
+        (kopf.event posts through context variables set in those tasks)."""
+        if self.scheduler is None:
+            return
+        if self.scheduler_loop is None:
+            self.scheduler_loop = asyncio.create_task(self.scheduler.run(), name="scheduler")
+        self.scheduler.at(key, when, urgent=urgent)
+
+    def track(self, key: Key, body: kopf.Body) -> bool:
+        """Keep the newest body of ``key``; True when the key is new."""
+        known = self.tracked.get(key)
+        if known is None:
+            self.tracked[key] = Tracked(body)
+            return True
+        known.body = body
+        return False
+
+    def forget_everything(self) -> None:
+        """A paused replica's watches stop: what they delivered goes stale, and objects
+        deleted meanwhile never send their DELETED. Forget it all; kopf lists every object
+        anew when it resumes this replica, as it restarts its daemons."""
+        self.tracked.clear()
+        self.days.reset()
+        if self.scheduler is not None:
+            self.scheduler.forget_all()
+
+    def untrack(self, key: Key) -> None:
+        self.tracked.pop(key, None)
+        if self.scheduler is not None:
+            self.scheduler.forget(key)
 
     # Work that must outlive the daemon that started it (kopf cancels a daemon at once
     # when its object is deleted); held here so that it is not collected half-way.

@@ -4,10 +4,12 @@ one cleanup handler closes them (CONVENTIONS.md)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import itertools
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -18,6 +20,8 @@ from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.egress import GuardedResolver
 from wedsync_operator.adapters.kube import KubeClient, KubeError
 from wedsync_operator.adapters.kube_watch import TargetCache
+from wedsync_operator.aiokits.scheduler import Scheduler
+from wedsync_operator.handlers import work
 from wedsync_operator.handlers.runtime import Logger, Runtime
 from wedsync_operator.model.endpoints import EgressPolicy
 
@@ -124,6 +128,12 @@ async def operator_configure(
             observer=metrics.observe_target_read,
         ),
     )
+    runtime = memo.runtime
+    runtime.scheduler = Scheduler(
+        partial(work.run_one, runtime), workers=work.WORKERS, gate=runtime.acting.gate
+    )
+    if settings.peering.standalone or not settings.peering.name:
+        runtime.acting.always()
     memo.gc_upkeep = asyncio.create_task(gc_upkeep(), name="gc_upkeep")
     port = memo.get("metrics_port")
     if port:
@@ -158,10 +168,13 @@ async def wait_for_peering(kube: KubeClient, name: str, namespaces: Any, logger:
 
 @kopf.on.cleanup(id="operator_cleanup")
 async def operator_cleanup(*, memo: Any, **_: Any) -> None:
-    upkeep: asyncio.Task[None] | None = memo.get("gc_upkeep")
-    if upkeep is not None:
-        upkeep.cancel()
     runtime: Runtime | None = memo.get("runtime")
+    tasks = [memo.get("gc_upkeep"), runtime.scheduler_loop if runtime else None]
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     if runtime is not None:
         await runtime.targets.close()
         await runtime.datastores.aclose(timeout_s=10.0)

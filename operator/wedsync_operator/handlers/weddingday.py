@@ -1,9 +1,14 @@
-"""WeddingDay wiring: the store of days the policy loops read (fed by watch events), and
-one daemon per day that sleeps until the day's next transition, writes the phase, and
-wakes the policies the day selects at that instant."""
+"""WeddingDay wiring: the store of days the policies read and the newest body of each day
+(fed by watch events), and the day's step, which the scheduler runs at each of the day's
+transitions: it writes the phase and wakes the policies the day selects at that instant.
+No daemon and no finalizer per day (docs/decisions/0001-one-scheduler.md).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -25,7 +30,6 @@ from wedsync_operator.handlers.runtime import (
     Logger,
     LoopMemory,
     Runtime,
-    sleep_or_wake,
     spec_is_unseen,
     utcnow,
 )
@@ -33,6 +37,7 @@ from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_da
 from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
+log = logging.getLogger(__name__)
 # Even with no transition ahead the daemon looks again now and then (cheap, and heals a
 # status someone edited by hand).
 IDLE_RECHECK_SECONDS = 300.0
@@ -54,26 +59,33 @@ async def weddingday_changed(
 ) -> None:
     runtime: Runtime = memo.runtime
     namespace = str(namespace)
+    key = ("wd", namespace, name)
     if event.get("type") == "DELETED":
         runtime.days.forget(namespace, name, str(uid))
-        return  # the day's daemon wakes its policies as it stops
+        runtime.untrack(key)
+        # A deleted day in progress must end its mode now, not at the next tick.
+        runtime.wakeups.wake_policies(namespace)
+        return
     before, after = runtime.days.observe(namespace, name, body)
-    if spec_is_unseen(body):
-        runtime.wakeups.wake(("wd", namespace, name))
-        if (
-            before is not None
-            and after is not None
-            and (before.policy_selector != after.policy_selector)
-        ):
-            # Policies the day no longer selects leave its mode, new ones join: now.
-            runtime.wakeups.wake_policies(namespace, before.policy_selector)
-            runtime.wakeups.wake_policies(namespace, after.policy_selector)
+    edited = spec_is_unseen(body)
+    if runtime.track(key, body) or edited:
+        # A day seen for the first time (listed at start-up) is brought up to date in
+        # its turn; a new or edited one at once.
+        runtime.schedule(key, time.time(), urgent=edited)
+    if edited and (
+        before is not None
+        and after is not None
+        and (before.policy_selector != after.policy_selector)
+    ):
+        # Policies the day no longer selects leave its mode, new ones join: now.
+        runtime.wakeups.wake_policies(namespace, before.policy_selector)
+        runtime.wakeups.wake_policies(namespace, after.policy_selector)
 
 
-def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:
+def _describe(phase: Phase, body: Mapping[str, Any], error: str | None) -> str:
     if error:
         return error
-    spec = body.spec
+    spec = body.get("spec") or {}
     zone = f" {spec['timeZone']}" if spec.get("timeZone") else ""
     return {
         Phase.SCHEDULED: f"scheduled for {spec.get('start')}{zone}; the mode starts "
@@ -86,28 +98,14 @@ def _describe(phase: Phase, body: kopf.Body, error: str | None) -> str:
     }.get(phase, str(phase))
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, id="weddingday_lifecycle", cancellation_timeout=5.0)
-async def weddingday_lifecycle(
-    *,
-    body: kopf.Body,
-    namespace: str | None,
-    name: str,
-    stopped: kopf.DaemonStopped,
-    memo: Any,
-    logger: Logger,
-    **_: Any,
-) -> None:
-    runtime: Runtime = memo.runtime
-    namespace = str(namespace)
-    try:
-        with runtime.wakeups.registered(("wd", namespace, name)) as wake:
-            memory = LoopMemory()
-            while not stopped:
-                sleep = await _step(runtime, body, namespace, name, memory, logger)
-                await sleep_or_wake(wake, stopped, sleep)
-    finally:
-        # A deleted day in progress must end its mode now, not at the next tick.
-        runtime.wakeups.wake_policies(namespace)
+async def weddingday_step(runtime: Runtime, namespace: str, name: str) -> float | None:
+    """The scheduler's work for one day: returns when its next step is due."""
+    tracked = runtime.tracked.get(("wd", namespace, name))
+    if tracked is None:
+        return None  # deleted meanwhile
+    logger = logging.LoggerAdapter(log, {"day": f"{namespace}/{name}"})
+    seconds = await _step(runtime, tracked.body, namespace, name, tracked.memory, logger)
+    return time.time() + seconds
 
 
 async def _step(
@@ -138,7 +136,7 @@ async def _step(
         phase, error = Phase.FAILED, str(exc)
 
     previous = memory.previous(body)
-    generation = int(body.metadata.get("generation") or 0)
+    generation = int((body.get("metadata") or {}).get("generation") or 0)
     message = _describe(phase, body, error)
     status = wedding_day_status(
         phase=phase,
