@@ -213,13 +213,9 @@ def test_peered_operators_started_before_their_peering_object_wait_for_it(
 
 
 def release_peering(cluster: Cluster, name: str) -> None:
-    """Delete a peering object once its operators are gone: the peering sentinel's
-    finalizer (handlers/peering.py) has nobody left to remove it."""
-    cluster.kubectl(
-        "patch", "clusterkopfpeering", name, "--type=merge",
-        "-p", '{"metadata": {"finalizers": null}}', check=False,
-    )  # fmt: skip
-    cluster.kubectl("delete", "clusterkopfpeering", name, "--wait=false", check=False)
+    """Delete a peering object once its operators are gone; it must carry no finalizer
+    (the peering sentinel's daemon is registered without one, handlers/peering.py)."""
+    cluster.kubectl("delete", "clusterkopfpeering", name, "--timeout=30s")
 
 
 def test_a_paused_replica_writes_no_phase_and_posts_no_event_and_resumes_from_fresh_state(
