@@ -216,3 +216,30 @@ def test_deleting_the_policy_in_the_mode_gives_the_hpa_its_min_back(
     activate_and_see_the_raise(cluster, namespace)
     cluster.kubectl("delete", "ps", "platform", "-n", namespace, "--wait=false")
     wait_until("the user's min back", lambda: hpa_min(cluster, namespace) == (2, None), 20)
+
+
+def test_a_policy_deleted_while_the_operator_is_down_gives_the_hpa_its_min_back(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    cpu: Gauge,
+) -> None:
+    """The clean-up sits behind the policy's finalizer: a deletion the operator never saw
+    happen is finished when it comes back, and the policy goes only then."""
+    start(cluster, namespace, prometheus, cpu)
+    activate_and_see_the_raise(cluster, namespace)
+    operator.kill()
+    cluster.kubectl("delete", "ps", "platform", "-n", namespace, "--wait=false")
+    time.sleep(2)
+    assert hpa_min(cluster, namespace)[0] == 5
+    assert cluster.get_json("ps", "platform", "-n", namespace)["metadata"]["deletionTimestamp"]
+    operator.start()
+    wait_until("the user's min back", lambda: hpa_min(cluster, namespace) == (2, None), 30)
+    wait_until(
+        "the policy gone",
+        lambda: (
+            cluster.kubectl("get", "ps", "platform", "-n", namespace, check=False).returncode != 0
+        ),
+        timeout=30,
+    )

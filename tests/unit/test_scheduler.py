@@ -278,3 +278,44 @@ async def test_forget_all_empties_the_agenda_and_keeps_running_work_off_it() -> 
     loop.cancel()
 
     assert len(scheduler.agenda) == 0 and scheduler.busy == 0
+
+
+async def test_finish_waits_for_the_running_work_and_keeps_the_key_off_the_agenda() -> None:
+    ended: list[str] = []
+
+    async def work(key: str, urgent: bool) -> float | None:
+        await asyncio.sleep(0.1)
+        ended.append(key)
+        return time.time()
+
+    scheduler: Scheduler[str] = Scheduler(work, workers=2)
+    loop = asyncio.create_task(scheduler.run())
+    scheduler.now("policy")
+    await asyncio.sleep(0.02)
+    await scheduler.finish("policy", grace=5.0)
+    assert ended == ["policy"]  # it ended before finish returned
+    await asyncio.sleep(0.05)
+    loop.cancel()
+
+    assert "policy" not in scheduler.agenda and scheduler.busy == 0
+
+
+async def test_finish_cancels_work_that_outlasts_its_timeout() -> None:
+    cancelled = asyncio.Event()
+
+    async def work(key: str, urgent: bool) -> float | None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return None
+
+    scheduler: Scheduler[str] = Scheduler(work, workers=1)
+    loop = asyncio.create_task(scheduler.run())
+    scheduler.now("stuck")
+    await asyncio.sleep(0.02)
+    await scheduler.finish("stuck", grace=0.05)
+    loop.cancel()
+
+    assert cancelled.is_set() and scheduler.busy == 0

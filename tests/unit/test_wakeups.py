@@ -1,71 +1,60 @@
-"""Wake-ups: a day switching phase wakes the policy loops it selects, and no others."""
+"""Wake-ups: a day switching phase wakes the policies it selects, and no others."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+import logging
+from collections.abc import Mapping
 
-from wedsync_operator.handlers.runtime import Wakeups
+import kopf
+
+from wedsync_operator.handlers.runtime import TrackedObjects
 from wedsync_operator.model.types import LabelSelector, LabelSelectorRequirement
 
+LOG = logging.getLogger(__name__)
 
-def _policies(
-    wakeups: Wakeups, stack: ExitStack, **labels: Mapping[str, str]
-) -> dict[str, asyncio.Event]:
-    """Register one sleeping policy loop per keyword, with those labels."""
 
-    def reader(found: Mapping[str, str]) -> Callable[[], Mapping[str, str]]:
-        return lambda: found
+def _body(namespace: str, name: str, labels: Mapping[str, str]) -> kopf.Body:
+    return kopf.Body({"metadata": {"namespace": namespace, "name": name, "labels": dict(labels)}})
 
-    return {
-        name: stack.enter_context(wakeups.registered(("ps", "ns", name), labels=reader(found)))
-        for name, found in labels.items()
-    }
+
+def _tracked(**labels: Mapping[str, str]) -> TrackedObjects:
+    """One tracked policy per keyword in namespace ns, with those labels."""
+    objects = TrackedObjects()
+    for name, found in labels.items():
+        objects.track(("ps", "ns", name), _body("ns", name, found), LOG)
+    return objects
 
 
 def test_a_day_wakes_only_the_policies_its_selector_picks() -> None:
-    wakeups = Wakeups()
-    with ExitStack() as stack:
-        events = _policies(wakeups, stack, web={"tier": "web"}, db={"tier": "db"}, bare={})
-        other_ns = stack.enter_context(wakeups.registered(("ps", "elsewhere", "web")))
-        day = stack.enter_context(wakeups.registered(("wd", "ns", "web")))
+    objects = _tracked(web={"tier": "web"}, db={"tier": "db"}, bare={})
+    objects.track(("ps", "elsewhere", "web"), _body("elsewhere", "web", {"tier": "web"}), LOG)
+    objects.track(("wd", "ns", "web"), _body("ns", "web", {"tier": "web"}), LOG)
 
-        wakeups.wake_policies("ns", LabelSelector(match_labels=(("tier", "web"),)))
+    selected = objects.selected("ns", LabelSelector(match_labels=(("tier", "web"),)))
 
-        assert {n: e.is_set() for n, e in events.items()} == {
-            "web": True,
-            "db": False,
-            "bare": False,
-        }
-        assert not other_ns.is_set()
-        assert not day.is_set()  # only policy loops are woken
+    # Only policies, only of the day's namespace.
+    assert selected == [("ps", "ns", "web")]
 
 
-def test_an_empty_selector_or_none_wakes_every_policy_of_the_namespace() -> None:
+def test_an_empty_selector_or_none_picks_every_policy_of_the_namespace() -> None:
+    objects = _tracked(web={"tier": "web"}, bare={})
     for selector in (LabelSelector(), None):
-        wakeups = Wakeups()
-        with ExitStack() as stack:
-            events = _policies(wakeups, stack, web={"tier": "web"}, bare={})
-            wakeups.wake_policies("ns", selector)
-            assert all(e.is_set() for e in events.values())
+        assert objects.selected("ns", selector) == [("ps", "ns", "bare"), ("ps", "ns", "web")]
 
 
-def test_the_labels_are_read_when_the_day_wakes_not_when_the_policy_registered() -> None:
-    wakeups = Wakeups()
-    labels = {"tier": "db"}
-    with wakeups.registered(("ps", "ns", "p"), labels=lambda: labels) as event:
-        labels["tier"] = "web"  # relabelled while its loop sleeps
-        expression = LabelSelectorRequirement(key="tier", operator="In", values=("web",))
-        wakeups.wake_policies("ns", LabelSelector(match_expressions=(expression,)))
-        assert event.is_set()
+def test_the_labels_are_read_when_the_day_wakes_not_when_the_policy_was_tracked() -> None:
+    objects = _tracked(p={"tier": "db"})
+    objects.track(("ps", "ns", "p"), _body("ns", "p", {"tier": "web"}), LOG)  # relabelled
+    expression = LabelSelectorRequirement(key="tier", operator="In", values=("web",))
+
+    assert objects.selected("ns", LabelSelector(match_expressions=(expression,))) == [
+        ("ps", "ns", "p")
+    ]
 
 
-def test_a_stopped_loop_is_no_longer_woken() -> None:
-    wakeups = Wakeups()
-    with wakeups.registered(("ps", "ns", "p")) as event:
-        pass
-    wakeups.wake_policies("ns")
-    wakeups.wake(("ps", "ns", "p"))
-    assert not event.is_set()
-    assert not wakeups.waiters  # nothing left behind by stopped loops
+def test_an_untracked_policy_is_no_longer_picked_and_leaves_nothing_behind() -> None:
+    objects = _tracked(p={})
+    objects.untrack(("ps", "ns", "p"))
+
+    assert objects.selected("ns") == []
+    assert not objects.policies and len(objects) == 0

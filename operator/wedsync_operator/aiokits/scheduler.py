@@ -81,6 +81,19 @@ class Scheduler(Generic[K]):
         if key in self._running:
             self._gone.add(key)
 
+    async def finish(self, key: K, grace: float) -> None:
+        """Forget ``key`` and wait for its running piece of work to end, cancelling it
+        after ``grace`` seconds: what follows (a deleted object's clean-up) must not race
+        it."""
+        self.forget(key)
+        task = self._running.get(key)
+        if task is None:
+            return
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
+
     def forget_all(self) -> None:
         """Empty the agenda; running pieces of work end as they are and are not put back."""
         self.agenda.clear()

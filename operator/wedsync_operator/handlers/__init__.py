@@ -1,4 +1,4 @@
-"""kopf wiring only: decorators, daemons and status writes; no decisions live here."""
+"""kopf wiring only: watch-event, deletion and start-up handlers; no decisions live here."""
 
 from __future__ import annotations
 

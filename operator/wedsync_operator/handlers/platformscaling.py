@@ -1,9 +1,10 @@
-"""PlatformScaling wiring: one loop per policy that evaluates every ``interval.normal``
-(every ``interval.weddingDay`` in the mode), and at once when one of its WeddingDays
-changes phase. An evaluation: one batch of PromQL queries, each target's replicas and
-the namespace's HPAs (from watch caches, adapters/kube_watch.py), the engine's decision,
-a /scale patch per change (database → cache → app when scaling up), then status, Events
-and metrics. Decisions live in engine/; this file only wires."""
+"""PlatformScaling wiring: the one scheduler evaluates each policy every
+``interval.normal`` (every ``interval.weddingDay`` in the mode), and at once when one of
+its WeddingDays changes phase or its spec changes (docs/decisions/0001-one-scheduler.md).
+An evaluation: one batch of PromQL queries, each target's replicas and the namespace's
+HPAs (from watch caches, adapters/kube_watch.py), the engine's decision, a /scale patch
+per change (database → cache → app when scaling up), then status, Events and metrics.
+Decisions live in engine/; this file only wires."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 import kopf
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import Autoscaler, KubeError, Scale, Urgency
+from wedsync_operator.adapters.kube import Autoscaler, KubeError, Scale
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
@@ -59,10 +60,10 @@ from wedsync_operator.engine.status import (
 from wedsync_operator.engine.warming import couples_to_warm
 from wedsync_operator.handlers import autoscalers, datatier
 from wedsync_operator.handlers.runtime import (
+    Key,
     Logger,
     LoopMemory,
     Runtime,
-    sleep_or_wake,
     spec_is_unseen,
     utcnow,
 )
@@ -78,6 +79,8 @@ from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, We
 PLURAL = "platformscalings"
 INVALID_RECHECK_SECONDS = 60.0
 ERROR_RETRY_SECONDS = 10.0
+# How long a deleted policy's evaluation in flight may take to end before it is cancelled.
+EVALUATION_STOP_SECONDS = 5.0
 # The component named in the Events this operator posts itself (kopf's say "kopf").
 EVENT_COMPONENT = "wedsync-operator"
 # Attempts at the merged view of a shared mode ConfigMap before it is retried next time.
@@ -100,87 +103,101 @@ HEALTH_KEYS = {
 
 
 # on.event, not on.update: it needs no stored diff-base, so no change can slip by.
-# async: kopf runs sync handlers in threads, and asyncio.Event is not thread-safe.
+# async: kopf runs sync handlers in threads, and the scheduler is not thread-safe.
 @kopf.on.event(GROUP, VERSION, PLURAL, id="platformscaling_changed")
 async def platformscaling_changed(
-    *, body: kopf.Body, namespace: str | None, name: str, memo: Any, **_: Any
-) -> None:
-    if spec_is_unseen(body):
-        runtime: Runtime = memo.runtime
-        runtime.wakeups.wake(("ps", str(namespace), name))
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, id="platformscaling_loop", cancellation_timeout=5.0)
-async def platformscaling_loop(
     *,
+    event: kopf.RawEvent,
     body: kopf.Body,
     namespace: str | None,
     name: str,
-    stopped: kopf.DaemonStopped,
     memo: Any,
     logger: Logger,
     **_: Any,
 ) -> None:
     runtime: Runtime = memo.runtime
+    key: Key = ("ps", str(namespace), name)
+    if event.get("type") == "DELETED" or body.metadata.get("deletionTimestamp"):
+        # Its clean-up is platformscaling_deleted's, behind the finalizer.
+        forgotten = runtime.untrack(key)
+        if forgotten is not None:
+            _forget_metrics(forgotten.body)
+        return
+    new = runtime.track(key, body, logger)
+    if spec_is_unseen(body):
+        # New or edited: evaluated at once, ahead of routine work.
+        runtime.wake(key)
+    elif new:
+        # Seen for the first time (listed at start-up): evaluated in its turn.
+        runtime.schedule(key, time.time())
+
+
+# The one thing that must happen before a policy disappears: the autoscalers it holds get
+# their user's minimum back, and its mode leaves the shared ConfigMap. Behind kopf's
+# finalizer, so a policy deleted while the operator is down is cleaned up when it returns.
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="platformscaling_deleted")
+async def platformscaling_deleted(
+    *, body: kopf.Body, namespace: str | None, name: str, memo: Any, logger: Logger, **_: Any
+) -> None:
+    runtime: Runtime = memo.runtime
     namespace = str(namespace)
-    memory = LoopMemory()
-    urgency = Urgency()
+    key: Key = ("ps", namespace, name)
+    runtime.untrack(key)
+    if runtime.scheduler is not None:
+        # An evaluation in flight could publish the mode again after the clean-up.
+        await runtime.scheduler.finish(key, grace=EVALUATION_STOP_SECONDS)
+    _forget_metrics(body)
+    cm = (body.spec.get("weddingDay") or {}).get("modeConfigMap")
+    await _forget_published_mode(
+        runtime, namespace, name, str(cm or DEFAULT_MODE_CONFIG_MAP), logger
+    )
+    await autoscalers.release_holds(runtime, namespace, name, logger)
+
+
+def _forget_metrics(body: Mapping[str, Any]) -> None:
+    metadata, spec = body.get("metadata") or {}, body.get("spec") or {}
+    targets = [t.get("name", "") for t in spec.get("targets") or ()]
+    metrics.forget_policy(str(metadata.get("namespace")), str(metadata.get("name")), targets)
+
+
+async def platformscaling_step(
+    runtime: Runtime, namespace: str, name: str, urgent: bool
+) -> float | None:
+    """The scheduler's work for one policy: one evaluation; returns when the next is due
+    (wall clock), or None when the policy is no longer tracked."""
+    tracked = runtime.tracked.get(("ps", namespace, name))
+    if tracked is None:
+        return None
+    # A turn that comes at its interval is ordinary; a woken one is urgent: its API
+    # requests go ahead of the periodic evaluations' queue (adapters/kube.py).
+    tracked.urgency.urgent = urgent
+    body, logger = tracked.body, tracked.logger
+    started = time.monotonic()
     try:
-        # body is kopf's live view: the labels read at wake-up time are the current ones.
-        # A wake-up (a selected day's phase, a spec change) puts this loop's API requests
-        # ahead of the periodic evaluations' queue, those of an evaluation already
-        # waiting included: the switch it brings must not wait for a busy server's
-        # routine work.
-        with runtime.wakeups.registered(
-            ("ps", namespace, name),
-            labels=lambda: body.metadata.labels,
-            on_wake=lambda: runtime.kube.hurry(urgency),
-        ) as wake:
-            spread = True
-            while not stopped:
-                started = time.monotonic()
-                try:
-                    with runtime.kube.on_behalf_of(urgency):
-                        days = await runtime.days.days(namespace, runtime.kube)
-                        interval = await evaluate(runtime, body, days, memory, logger)
-                except Exception as exc:  # an API outage or a bug: report it, retry later
-                    if isinstance(exc, KubeError):
-                        # An answer the API may give (outage, a namespace being deleted):
-                        # reported, not a traceback.
-                        logger.warning("evaluation failed: %s", exc)
-                    else:
-                        logger.exception("evaluation failed")
-                    reason = getattr(exc, "reason", None) or type(exc).__name__
-                    metrics.EVALUATIONS.labels(result="error").inc()
-                    metrics.EVALUATION_ERRORS.labels(reason=reason).inc()
-                    kopf.event(
-                        body, type="Warning", reason="EvaluationFailed", message=f"{reason}: {exc}"
-                    )
-                    interval = ERROR_RETRY_SECONDS
-                metrics.EVALUATION_DURATION.observe(time.monotonic() - started)
-                delay = interval - (time.monotonic() - started)
-                if spread:
-                    # Loops started together (the operator's start-up) would evaluate
-                    # together ever after: a convoy of 1,000 evaluations that a busy API
-                    # server serves as one long queue, then idles. Once, at a random
-                    # point of the interval, spreads them evenly.
-                    delay, spread = random.uniform(0, interval), False
-                # A turn that comes at its interval is ordinary; an early one stays urgent.
-                urgency.urgent = await sleep_or_wake(wake, stopped, delay)
-    finally:
-        targets = [t.get("name", "") for t in body.spec.get("targets") or ()]
-        metrics.forget_policy(namespace, name, targets)
-        if stopped.reason is not None and (
-            kopf.DaemonStoppingReason.RESOURCE_DELETED in stopped.reason
-        ):
-            # On its own: kopf cancels a deleted object's daemon as soon as it stops it.
-            cm = (body.spec.get("weddingDay") or {}).get("modeConfigMap")
-            runtime.background(
-                _forget_published_mode(
-                    runtime, namespace, name, str(cm or DEFAULT_MODE_CONFIG_MAP), logger
-                )
-            )
-            runtime.background(autoscalers.release_holds(runtime, namespace, name, logger))
+        with runtime.kube.on_behalf_of(tracked.urgency):
+            days = await runtime.days.days(namespace, runtime.kube)
+            interval = await evaluate(runtime, body, days, tracked.memory, logger)
+    except Exception as exc:  # an API outage or a bug: report it, retry later
+        if isinstance(exc, KubeError):
+            # An answer the API may give (outage, a namespace being deleted): reported,
+            # not a traceback.
+            logger.warning("evaluation failed: %s", exc)
+        else:
+            logger.exception("evaluation failed")
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        metrics.EVALUATIONS.labels(result="error").inc()
+        metrics.EVALUATION_ERRORS.labels(reason=reason).inc()
+        kopf.event(body, type="Warning", reason="EvaluationFailed", message=f"{reason}: {exc}")
+        interval = ERROR_RETRY_SECONDS
+    elapsed = time.monotonic() - started
+    metrics.EVALUATION_DURATION.observe(elapsed)
+    delay = interval - elapsed
+    if tracked.first_turn:
+        # Policies tracked together (the operator's start-up) would evaluate together
+        # ever after: a convoy of 1,000 evaluations that a busy API server serves as one
+        # long queue, then idles. Once, at a random point of the interval, spreads them.
+        delay, tracked.first_turn = random.uniform(0, interval), False
+    return time.time() + max(delay, 0.0)
 
 
 @dataclass

@@ -1,17 +1,17 @@
 """What the handlers share: clients made once at startup, the store of WeddingDays, the clock,
-and wake-ups.
+the objects the one scheduler works on, and wake-ups.
 
 A WeddingDay changing phase must switch its policies at that instant, not at their next
-tick: each policy loop sleeps on its own asyncio.Event, and ``Wakeups`` lets the
-WeddingDay side set the events of the policies a day selects.
+turn: ``Runtime.wake_policies`` makes the policies a day selects due now, ahead of
+routine work (docs/decisions/0001-one-scheduler.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ import aiohttp
 import kopf
 
 from wedsync_operator.adapters.clients import DataStoreClients
-from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube import KubeClient, Urgency
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.engine.mode import selector_matches
@@ -36,78 +36,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class _Waiter:
-    event: asyncio.Event
-    labels: Callable[[], Mapping[str, str]]
-    on_wake: Callable[[], None]
-
-
-def _no_labels() -> Mapping[str, str]:
-    return {}
-
-
-def _nothing() -> None:
-    pass
-
-
-@dataclass
-class Wakeups:
-    # (kind, namespace) → name → waiter: a day wakes the policies of its namespace
-    # without walking every daemon of the cluster (at start-up, 10,000 days each walked
-    # 11,000 daemons).
-    waiters: dict[tuple[str, str], dict[str, _Waiter]] = field(default_factory=dict)
-
-    @contextlib.contextmanager
-    def registered(
-        self,
-        key: Key,
-        labels: Callable[[], Mapping[str, str]] = _no_labels,
-        on_wake: Callable[[], None] = _nothing,
-    ) -> Iterator[asyncio.Event]:
-        """The wake-up event of one daemon, for as long as the daemon runs. ``labels``
-        reads the object's current labels, for waking only the policies a day selects;
-        ``on_wake`` runs at each wake-up, before the daemon's next turn."""
-        kind, namespace, name = key
-        group = self.waiters.setdefault((kind, namespace), {})
-        waiter = group.setdefault(name, _Waiter(asyncio.Event(), labels, on_wake))
-        try:
-            yield waiter.event
-        finally:
-            group.pop(name, None)
-            if not group:
-                self.waiters.pop((kind, namespace), None)
-
-    def wake(self, key: Key) -> None:
-        kind, namespace, name = key
-        waiter = self.waiters.get((kind, namespace), {}).get(name)
-        if waiter is not None:
-            waiter.on_wake()
-            waiter.event.set()
-
-    def wake_policies(self, namespace: str, selector: LabelSelector | None = None) -> None:
-        """Wake the policy loops of a namespace: those ``selector`` picks, or all.
-
-        A day switching phase wakes only the policies it selects: with many policies in
-        a namespace, waking all of them at every activation multiplied the work of a
-        busy Saturday by the number of policies."""
-        for waiter in self.waiters.get(("ps", namespace), {}).values():
-            if selector is None or selector_matches(selector, waiter.labels()):
-                waiter.on_wake()
-                waiter.event.set()
-
-
 @dataclass
 class LoopMemory:
-    """What one daemon remembers between its iterations.
+    """What one object's work remembers between its turns.
 
-    ``status`` is the newest status it computed: the live body only catches up when the
-    watch event arrives, and an iteration woken before that must not read its own stale
+    ``status`` is the newest status it computed: the body only catches up when the
+    watch event arrives, and a turn woken before that must not read its own stale
     status (it would, say, take the pre-scaled count as the baseline and pre-scale
-    again). Only the daemon writes this status, so its copy is the newest; after a
+    again). Only this work writes this status, so its copy is the newest; after a
     restart the object's status is the source. ``written`` is what the object holds
-    since the daemon's last write, and ``refresh_at`` when a policy loop writes it again
-    though nothing significant changed (engine/status.py).
+    since the last write, and ``refresh_at`` when a policy writes it again though
+    nothing significant changed (engine/status.py).
     """
 
     status: dict[str, Any] | None = None
@@ -169,11 +108,66 @@ class Acting:
 
 @dataclass
 class Tracked:
-    """An object the scheduler works on: its newest body (from kopf's watch events) and
-    what its work remembers between two turns."""
+    """An object the scheduler works on: its newest body (from kopf's watch events), kopf's
+    logger for it (its lines become the object's Events at ``posting.level``), what its
+    work remembers between two turns, and the class of its API requests."""
 
     body: kopf.Body
+    logger: Logger
     memory: LoopMemory = field(default_factory=LoopMemory)
+    urgency: Urgency = field(default_factory=Urgency)
+    # A policy's first turn after it is tracked comes back at a random point of its
+    # interval (handlers/platformscaling.py).
+    first_turn: bool = True
+
+
+@dataclass
+class TrackedObjects:
+    """Every tracked object by key, and the policies of each namespace: a day wakes the
+    policies of its namespace without walking every object of the cluster."""
+
+    by_key: dict[Key, Tracked] = field(default_factory=dict)
+    policies: dict[str, set[str]] = field(default_factory=dict)
+
+    def get(self, key: Key) -> Tracked | None:
+        return self.by_key.get(key)
+
+    def __len__(self) -> int:
+        return len(self.by_key)
+
+    def track(self, key: Key, body: kopf.Body, logger: Logger) -> bool:
+        """Keep the newest body of ``key``; True when the key is new."""
+        known = self.by_key.get(key)
+        if known is not None:
+            known.body = body
+            return False
+        self.by_key[key] = Tracked(body, logger)
+        kind, namespace, name = key
+        if kind == "ps":
+            self.policies.setdefault(namespace, set()).add(name)
+        return True
+
+    def untrack(self, key: Key) -> Tracked | None:
+        kind, namespace, name = key
+        if kind == "ps" and (names := self.policies.get(namespace)) is not None:
+            names.discard(name)
+            if not names:
+                del self.policies[namespace]
+        return self.by_key.pop(key, None)
+
+    def clear(self) -> None:
+        self.by_key.clear()
+        self.policies.clear()
+
+    def selected(self, namespace: str, selector: LabelSelector | None = None) -> list[Key]:
+        """The policies of ``namespace`` that ``selector`` picks (all for None), by their
+        labels now: a policy relabelled since it was tracked is matched as it is."""
+        keys = [("ps", namespace, n) for n in sorted(self.policies.get(namespace, ()))]
+        if selector is None:
+            return keys
+        return [
+            k for k in keys if selector_matches(selector, self.by_key[k].body.metadata.labels or {})
+        ]
 
 
 @dataclass
@@ -183,9 +177,8 @@ class Runtime:
     datastores: DataStoreClients
     targets: TargetCache  # replicas and HPA ownership, from watch caches where current
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where policies may point
-    wakeups: Wakeups = field(default_factory=Wakeups)
     days: DayStore = field(default_factory=DayStore)
-    tracked: dict[Key, Tracked] = field(default_factory=dict)
+    tracked: TrackedObjects = field(default_factory=TrackedObjects)
     acting: Acting = field(default_factory=Acting)
     # One loop for every object's timed work (docs/decisions/0001-one-scheduler.md);
     # made at start-up, when the work it runs can be given this runtime.
@@ -203,65 +196,48 @@ class Runtime:
             self.scheduler_loop = asyncio.create_task(self.scheduler.run(), name="scheduler")
         self.scheduler.at(key, when, urgent=urgent)
 
-    def track(self, key: Key, body: kopf.Body) -> bool:
+    def track(self, key: Key, body: kopf.Body, logger: Logger) -> bool:
         """Keep the newest body of ``key``; True when the key is new."""
-        known = self.tracked.get(key)
-        if known is None:
-            self.tracked[key] = Tracked(body)
-            return True
-        known.body = body
-        return False
+        return self.tracked.track(key, body, logger)
+
+    def wake(self, key: Key) -> None:
+        """Make a tracked key due now, ahead of routine work; its requests already queued
+        (an evaluation in progress) go ahead too."""
+        tracked = self.tracked.get(key)
+        if tracked is None:
+            return
+        self.kube.hurry(tracked.urgency)
+        self.schedule(key, time.time(), urgent=True)
+
+    def wake_policies(self, namespace: str, selector: LabelSelector | None = None) -> None:
+        """Wake the policies of a namespace: those ``selector`` picks, or all.
+
+        A day switching phase wakes only the policies it selects: with many policies in
+        a namespace, waking all of them at every activation multiplied the work of a
+        busy Saturday by the number of policies."""
+        for key in self.tracked.selected(namespace, selector):
+            self.wake(key)
 
     def forget_everything(self) -> None:
         """A paused replica's watches stop: what they delivered goes stale, and objects
         deleted meanwhile never send their DELETED. Forget it all; kopf lists every object
-        anew when it resumes this replica, as it restarts its daemons."""
+        anew when it resumes this replica."""
         self.tracked.clear()
         self.days.reset()
         if self.scheduler is not None:
             self.scheduler.forget_all()
 
-    def untrack(self, key: Key) -> None:
-        self.tracked.pop(key, None)
+    def untrack(self, key: Key) -> Tracked | None:
         if self.scheduler is not None:
             self.scheduler.forget(key)
-
-    # Work that must outlive the daemon that started it (kopf cancels a daemon at once
-    # when its object is deleted); held here so that it is not collected half-way.
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    def background(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.ensure_future(work)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-
-async def sleep_or_wake(wake: asyncio.Event, stopped: Any, seconds: float) -> bool:
-    """Sleep ``seconds``, or less if woken or asked to stop (kopf's daemon flag); True
-    when woken."""
-    waiters = {
-        asyncio.ensure_future(wake.wait()),
-        asyncio.ensure_future(stopped.wait()),
-    }
-    try:
-        await asyncio.wait(waiters, timeout=max(seconds, 0.0), return_when="FIRST_COMPLETED")
-        woken = wake.is_set()
-        # Clear at once, with no await in between: a wake-up that arrives from here on
-        # stays set and cuts the next sleep short instead of being lost.
-        wake.clear()
-        return woken
-    finally:
-        for w in waiters:
-            w.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await w
+        return self.tracked.untrack(key)
 
 
 def spec_is_unseen(body: Mapping[str, Any]) -> bool:
     """True when the object's spec changed since the operator last wrote its status.
 
-    Wakes a daemon on spec changes only: its own status writes (which do not bump
-    metadata.generation) must not wake it again.
+    Wakes an object's work on spec changes only: its own status writes (which do not
+    bump metadata.generation) must not wake it again.
     """
     generation = (body.get("metadata") or {}).get("generation")
     return bool(generation != (body.get("status") or {}).get("observedGeneration"))

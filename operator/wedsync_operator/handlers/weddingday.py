@@ -38,14 +38,14 @@ from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
 log = logging.getLogger(__name__)
-# Even with no transition ahead the daemon looks again now and then (cheap, and heals a
+# Even with no transition ahead the scheduler looks again now and then (cheap, and heals a
 # status someone edited by hand).
 IDLE_RECHECK_SECONDS = 300.0
 RETRY_SECONDS = 5.0
 
 
 # on.event, not on.update: it needs no stored diff-base, so no change can slip by.
-# async: kopf runs sync handlers in threads, and asyncio.Event is not thread-safe.
+# async: kopf runs sync handlers in threads, and the scheduler is not thread-safe.
 @kopf.on.event(GROUP, VERSION, PLURAL, id="weddingday_changed")
 async def weddingday_changed(
     *,
@@ -64,11 +64,13 @@ async def weddingday_changed(
         runtime.days.forget(namespace, name, str(uid))
         runtime.untrack(key)
         # A deleted day in progress must end its mode now, not at the next tick.
-        runtime.wakeups.wake_policies(namespace)
+        runtime.wake_policies(namespace)
         return
     before, after = runtime.days.observe(namespace, name, body)
     edited = spec_is_unseen(body)
-    if runtime.track(key, body) or edited:
+    # Not kopf's object logger: a day's lines stay in the log (its Events are its phases).
+    logger = logging.LoggerAdapter(log, {"day": f"{namespace}/{name}"})
+    if runtime.track(key, body, logger) or edited:
         # A day seen for the first time (listed at start-up) is brought up to date in
         # its turn; a new or edited one at once.
         runtime.schedule(key, time.time(), urgent=edited)
@@ -78,8 +80,8 @@ async def weddingday_changed(
         and (before.policy_selector != after.policy_selector)
     ):
         # Policies the day no longer selects leave its mode, new ones join: now.
-        runtime.wakeups.wake_policies(namespace, before.policy_selector)
-        runtime.wakeups.wake_policies(namespace, after.policy_selector)
+        runtime.wake_policies(namespace, before.policy_selector)
+        runtime.wake_policies(namespace, after.policy_selector)
 
 
 def _describe(phase: Phase, body: Mapping[str, Any], error: str | None) -> str:
@@ -103,8 +105,7 @@ async def weddingday_step(runtime: Runtime, namespace: str, name: str) -> float 
     tracked = runtime.tracked.get(("wd", namespace, name))
     if tracked is None:
         return None  # deleted meanwhile
-    logger = logging.LoggerAdapter(log, {"day": f"{namespace}/{name}"})
-    seconds = await _step(runtime, tracked.body, namespace, name, tracked.memory, logger)
+    seconds = await _step(runtime, tracked.body, namespace, name, tracked.memory, tracked.logger)
     return time.time() + seconds
 
 
@@ -160,7 +161,7 @@ async def _step(
         # so their switch waits for no round trip (and survives a failed write). Only a
         # phase that holds the mode, before or after, concerns them (not the Scheduled
         # that new days first write); a day that does not parse wakes them all.
-        runtime.wakeups.wake_policies(namespace, day.policy_selector if day else None)
+        runtime.wake_policies(namespace, day.policy_selector if day else None)
     if changed:
         try:
             # The phase an SRE watches at the activation instant goes ahead of routine
@@ -169,7 +170,7 @@ async def _step(
             with runtime.kube.on_behalf_of(Urgency(urgent=activation)):
                 await runtime.kube.patch_status(PLURAL, namespace, name, status)
         except KubeError as exc:
-            if exc.not_found:  # deleted meanwhile; the daemon is being stopped
+            if exc.not_found:  # deleted meanwhile; its DELETED event untracks it
                 return IDLE_RECHECK_SECONDS
             logger.warning("could not write the phase (%s): %s; retrying", exc.reason, exc)
             return RETRY_SECONDS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wedsync_operator.handlers.platformscaling import platformscaling_step
 from wedsync_operator.handlers.runtime import Key, Runtime
 from wedsync_operator.handlers.weddingday import weddingday_step
 
@@ -16,4 +17,6 @@ async def run_one(runtime: Runtime, key: Key, urgent: bool) -> float | None:
     kind, namespace, name = key
     if kind == "wd":
         return await weddingday_step(runtime, namespace, name)
+    if kind == "ps":
+        return await platformscaling_step(runtime, namespace, name, urgent)
     return None
