@@ -21,6 +21,11 @@ activations, and how long the operator took to evaluate every policy after start
                           [--days-per-policy 10] [--burst 200] [--idle-window 60]
                           [--startup-timeout 900]
 
+Then the restart phase (``--restart-days``, 0 to skip): the operator is SIGKILLed, that
+many days whose mode starts 20-40 s later are created, and a new process starts 2 s after
+the kill; reported are how long until it has evaluated every policy again, its RSS, and
+how punctual those activations were.
+
 If the operator has not evaluated every policy within ``--startup-timeout`` seconds of
 starting, the bench reports how far it got (policies evaluated, CPU, RSS) and stops
 there: a size the operator cannot start at is a result, not something to extrapolate.
@@ -130,6 +135,7 @@ def run(
     burst_spread: float = 60,
     idle_window: float = 60,
     startup_timeout: float = 900,
+    restart_days: int = 50,
 ) -> dict[str, Any]:
     policies = [(f"scale-{i}", f"p-{j}") for i in range(namespaces) for j in range(per_namespace)]
     burst = min(burst, len(policies))
@@ -265,6 +271,11 @@ def run(
             result["gc_pauses"] = gc_pauses(operator_samples(operator.metrics_port))
             print(f"[scale] garbage-collector pauses {result['gc_pauses']}", flush=True)
             result["activations"] = outcome(tracker, expected, common.load())
+            if restart_days:
+                result["restart"] = restart(
+                    api, operator, tracker, policies[burst:], restart_days, len(policies)
+                )
+                print(f"[scale] restart {result['restart']}", flush=True)
         finally:
             operator.stop()
             for w in watches:
@@ -272,6 +283,75 @@ def run(
             prometheus.stop()
             exporter.stop()
     return finish(result, operator, burst, burst_spread)
+
+
+def evaluated_since(api: Api, since: datetime) -> int:
+    """Policies whose status says they were evaluated at ``since`` or later (the first
+    evaluation of a process always writes status)."""
+    found = api.get("/apis/wedsync.io/v1alpha1/platformscalings")["items"]
+    cut = since.replace(microsecond=0)
+    return sum(
+        1
+        for p in found
+        if (at := (p.get("status") or {}).get("lastEvaluationTime"))
+        and datetime.fromisoformat(at.replace("Z", "+00:00")) >= cut
+    )
+
+
+def restart(
+    api: Api,
+    operator: common.BenchOperator,
+    tracker: Tracker,
+    candidates: list[tuple[str, str]],
+    count: int,
+    policies: int,
+) -> dict[str, Any]:
+    """SIGKILL the operator, create ``count`` days whose mode starts 20-40 s later, start
+    a new process 2 s after the kill; how long until every policy is evaluated again,
+    and how punctual the activations that fall due meanwhile are."""
+    chosen = candidates[:count]
+    operator.kill()
+    killed = time.time()
+    base = datetime.fromtimestamp(killed, UTC).replace(microsecond=0)
+    instants = [
+        base + timedelta(seconds=20 + int(i * 20 / max(len(chosen), 1))) for i in range(len(chosen))
+    ]
+    create_all(
+        api,
+        (day(ns, f"{p}-restart", t, p) for (ns, p), t in zip(chosen, instants, strict=True)),
+    )
+    time.sleep(max(0.0, killed + 2 - time.time()))
+    operator.start()
+    started, started_at = time.monotonic(), datetime.now(UTC)
+    pid = operator.process.pid if operator.process else 0
+    evaluated, seconds = 0, None
+    peak_rss = 0
+    while time.monotonic() - started < 120:
+        peak_rss = max(peak_rss, proc_rss_bytes(pid))
+        evaluated = evaluated_since(api, started_at)
+        if evaluated >= policies:
+            seconds = round(time.monotonic() - started, 1)
+            break
+        time.sleep(1)
+    expected = [
+        Expected(
+            (ns, p),
+            tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")),
+            t0.timestamp(),
+            (ns, f"{p}-restart"),
+        )
+        for (ns, p), t0 in zip(chosen, instants, strict=True)
+    ]
+    wait_activations(tracker, expected)
+    return {
+        "days": len(chosen),
+        "mode_starts_after_kill_seconds": [20, 40],
+        "started_after_kill_seconds": 2,
+        "policies_evaluated": evaluated,
+        "policies_evaluated_seconds": seconds,
+        "rss_bytes_peak": max(peak_rss, proc_rss_bytes(pid)),
+        "activations": outcome(tracker, expected, common.load()),
+    }
 
 
 def wait_startup(
@@ -391,6 +471,15 @@ def finish(
     )
     if "activations" in result:
         report("Scale: burst activations, seconds after start - leadTime", result["activations"])
+    if "restart" in result:
+        again = result["restart"]
+        print(
+            f"restart (SIGKILL, new process 2 s later): {again['policies_evaluated']}/"
+            f"{ran['policies']} policies evaluated after {again['policies_evaluated_seconds']} s,"
+            f" RSS peak {round(again['rss_bytes_peak'] / 2**20)} MiB",
+            flush=True,
+        )
+        report("Scale: activations around the restart", again["activations"])
     common.emit("scale", result)
     return result
 
@@ -404,6 +493,7 @@ def main() -> None:
     parser.add_argument("--burst-spread", type=float, default=60)
     parser.add_argument("--idle-window", type=float, default=60)
     parser.add_argument("--startup-timeout", type=float, default=900)
+    parser.add_argument("--restart-days", type=int, default=50)
     args = parser.parse_args()
     result = run(
         args.namespaces,
@@ -413,6 +503,7 @@ def main() -> None:
         args.burst_spread,
         args.idle_window,
         args.startup_timeout,
+        args.restart_days,
     )
     common.write_results("scale", {"scale": result})
 
