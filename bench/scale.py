@@ -250,15 +250,7 @@ def run(
                     for (ns, p), t in zip(chosen, instants, strict=True)
                 ),
             )
-            expected = [
-                Expected(
-                    (ns, p),
-                    tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")),
-                    t0.timestamp(),
-                    (ns, f"{p}-saturday"),
-                )
-                for (ns, p), t0 in zip(chosen, instants, strict=True)
-            ]
+            expected = expectations(chosen, instants, "saturday")
             time.sleep(max(0.0, first.timestamp() - time.time()))
             c = sample(operator, apiserver)
             peak_rss = proc_rss_bytes(pid)
@@ -283,6 +275,22 @@ def run(
             prometheus.stop()
             exporter.stop()
     return finish(result, operator, burst, burst_spread)
+
+
+def expectations(
+    chosen: list[tuple[str, str]], instants: list[datetime], suffix: str
+) -> list[Expected]:
+    """What each chosen policy's day ``<policy>-<suffix>`` must bring at its instant: the
+    mode, and a rise of its three targets."""
+    return [
+        Expected(
+            (ns, p),
+            tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")),
+            t0.timestamp(),
+            (ns, f"{p}-{suffix}"),
+        )
+        for (ns, p), t0 in zip(chosen, instants, strict=True)
+    ]
 
 
 def evaluated_since(api: Api, since: datetime) -> int:
@@ -333,15 +341,7 @@ def restart(
             seconds = round(time.monotonic() - started, 1)
             break
         time.sleep(1)
-    expected = [
-        Expected(
-            (ns, p),
-            tuple((ns, f"{p}-{t}") for t in ("web", "cache", "db")),
-            t0.timestamp(),
-            (ns, f"{p}-restart"),
-        )
-        for (ns, p), t0 in zip(chosen, instants, strict=True)
-    ]
+    expected = expectations(chosen, instants, "restart")
     wait_activations(tracker, expected)
     return {
         "days": len(chosen),
