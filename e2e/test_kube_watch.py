@@ -16,8 +16,9 @@ import pytest
 from cluster_fixture import Cluster
 from operator_fixture import apply, chart_identity, deployment, ensure_crds
 from wedsync_operator.adapters import kube_watch
-from wedsync_operator.adapters.kube import KubeClient, KubeError, Scale
+from wedsync_operator.adapters.kube import KubeClient, KubeError
 from wedsync_operator.adapters.kube_watch import TargetCache
+from wedsync_operator.model.observations import Scale
 
 
 class Reads:

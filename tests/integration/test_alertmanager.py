@@ -17,11 +17,7 @@ import pytest
 
 from services.alertmanager import AlertmanagerServer
 from services.prometheus import free_port
-from wedsync_operator.adapters.alertmanager import (
-    AlertmanagerClient,
-    AlertmanagerError,
-    reconcile_silences,
-)
+from wedsync_operator.adapters.alertmanager import AlertmanagerClient, AlertmanagerError
 from wedsync_operator.engine.silences import (
     CREATED_BY,
     SilenceOwner,
@@ -29,6 +25,7 @@ from wedsync_operator.engine.silences import (
     silence_payload,
     wanted_silence,
 )
+from wedsync_operator.handlers.datatier import reconcile_silences
 from wedsync_operator.model.types import Matcher, SilenceAlerts
 
 TIMEOUT = 5.0

@@ -20,7 +20,7 @@ from services.postgres import CoreFields, PostgresPair
 from services.prometheus import free_port
 from services.redis import RedisPair
 from wedsync_operator.adapters import redis_store
-from wedsync_operator.adapters.cache_warming import warm_cache
+from wedsync_operator.handlers.datatier import warm_cache
 from wedsync_operator.model.types import CacheWarming, SecretKeyRef
 
 TTL = timedelta(hours=24)

@@ -10,8 +10,7 @@ import pytest
 from wedsync_operator.adapters.alertmanager import parse_silence
 from wedsync_operator.adapters.datastores import DataStoreError, redact, scrub
 from wedsync_operator.adapters.redis_store import replication_from_info
-from wedsync_operator.engine.safety import RedisReplica, RedisReplication
-from wedsync_operator.engine.silences import Silence
+from wedsync_operator.model.observations import RedisReplica, RedisReplication, Silence
 from wedsync_operator.model.types import Matcher
 
 

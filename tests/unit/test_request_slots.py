@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from wedsync_operator.adapters.kube import RequestSlots, Urgency
+from wedsync_operator.adapters.kube_slots import RequestSlots, Urgency
 
 
 async def _request(

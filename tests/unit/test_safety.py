@@ -9,16 +9,13 @@ import pytest
 
 from wedsync_operator.engine.replicas import GateVerdict
 from wedsync_operator.engine.safety import (
-    PgReplica,
-    RedisReplica,
-    RedisReplication,
-    Store,
     format_bytes,
     postgres_gate,
     redis_gate,
     required_replicas,
     unreachable_verdict,
 )
+from wedsync_operator.model.observations import PgReplica, RedisReplica, RedisReplication, Store
 
 MiB = 1024 * 1024
 

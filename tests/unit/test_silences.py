@@ -10,7 +10,6 @@ import pytest
 
 from wedsync_operator.engine.silences import (
     CREATED_BY,
-    Silence,
     SilenceOwner,
     SilenceSpec,
     is_ours,
@@ -20,6 +19,7 @@ from wedsync_operator.engine.silences import (
     silences_to_expire,
     wanted_silence,
 )
+from wedsync_operator.model.observations import Silence
 from wedsync_operator.model.types import DEFAULT_SILENCE_MATCHERS, Matcher, SilenceAlerts
 
 NOW = datetime(2027, 6, 5, 8, 0, tzinfo=UTC)

@@ -10,8 +10,10 @@ from typing import cast
 import pytest
 
 from wedsync_operator.adapters import kube_watch
-from wedsync_operator.adapters.kube import KubeClient, Scale, scale_of
+from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube_objects import scale_of
 from wedsync_operator.adapters.kube_watch import Reflector
+from wedsync_operator.model.observations import Scale
 
 
 def event(version: str, replicas: int, current: int | None = None) -> dict[str, object]:

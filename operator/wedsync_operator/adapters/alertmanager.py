@@ -15,30 +15,21 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final, Literal
 
 import aiohttp
 
 from wedsync_operator.adapters.egress import answer_shape
-from wedsync_operator.engine.silences import (
-    Silence,
-    SilenceOwner,
-    SilenceSpec,
-    plan_silences,
-    silence_payload,
-)
+from wedsync_operator.model.observations import Silence
 from wedsync_operator.model.types import Matcher
 
 __all__ = [
     "AlertmanagerClient",
     "AlertmanagerError",
     "Reason",
-    "SilenceSync",
     "parse_silence",
-    "reconcile_silences",
 ]
 
 logger = logging.getLogger(__name__)
@@ -198,35 +189,4 @@ def parse_silence(item: Any) -> Silence:
         created_by=str(item.get("createdBy", "")),
         comment=str(item.get("comment", "")),
         state=str(status.get("state", "")) if isinstance(status, dict) else "",
-    )
-
-
-@dataclass(frozen=True)
-class SilenceSync:
-    """After :func:`reconcile_silences`: the owner's live silence ids (for status), and
-    what this run created and expired."""
-
-    ids: tuple[str, ...]
-    created: tuple[str, ...]
-    expired: tuple[str, ...]
-
-
-async def reconcile_silences(
-    client: AlertmanagerClient, owner: SilenceOwner, wanted: Sequence[SilenceSpec]
-) -> SilenceSync:
-    """Make the owner's live silences exactly ``wanted`` (empty: the mode is off).
-
-    Alertmanager is the state: list, plan (``engine.silences.plan_silences``), create
-    the missing ones, then expire the stale ones, so a restart or a repeated run creates
-    nothing twice and a changed end leaves no unsilenced gap. Raises
-    :class:`AlertmanagerError`; a run that failed half-way is completed by the next.
-    """
-    plan = plan_silences(await client.list_silences(), wanted, owner)
-    created = [await client.create_silence(silence_payload(spec)) for spec in plan.create]
-    for silence in plan.expire:
-        await client.expire_silence(silence.id)
-    return SilenceSync(
-        ids=tuple(sorted((*(s.id for s in plan.keep), *created))),
-        created=tuple(created),
-        expired=tuple(s.id for s in plan.expire),
     )

@@ -5,26 +5,29 @@ surface as ``KubeError`` with a CamelCase reason; retries are the caller's decis
 Replicas change only through the target's ``/scale`` subresource with an absolute count
 in a JSON merge patch (no resourceVersion): an interrupted evaluation that runs again
 writes the same number, so it is harmless (CONVENTIONS.md, "Reliability habits").
+
+Beside it: request limiting (kube_slots.py), what is read of an object (kube_objects.py),
+watch caches (kube_watch.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import contextlib
 import contextvars
 import json
 import ssl
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client, config
 
-from wedsync_operator.engine.hpafloor import HOLD_ANNOTATION
+from wedsync_operator.adapters.kube_objects import autoscaler_of, hpa_target, scale_of
+from wedsync_operator.adapters.kube_slots import RequestSlots, Urgency
+from wedsync_operator.model.observations import Autoscaler, Scale
 
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
@@ -45,6 +48,10 @@ HPA_PATH = "/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers
 SCALED_OBJECT_PATH = "/apis/keda.sh/v1alpha1/namespaces/{namespace}/scaledobjects"
 
 
+# None: a request made outside any policy loop (day phases, start-up lists): ordinary.
+_URGENCY: contextvars.ContextVar[Urgency | None] = contextvars.ContextVar("urgency", default=None)
+
+
 class KubeError(Exception):
     def __init__(self, reason: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -54,171 +61,6 @@ class KubeError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
-
-
-@dataclass(frozen=True)
-class Scale:
-    replicas: int  # spec.replicas: what is asked for
-    status_replicas: int  # status.replicas: what exists
-    # The object's version when read: tells a newer copy from an older one in the watch
-    # cache (adapters/kube_watch.py).
-    resource_version: str = ""
-
-
-def scale_of(body: Any) -> Scale:
-    """The replica counts of a /scale answer, or of a Deployment or StatefulSet itself
-    (same field names)."""
-    spec = body.get("spec") or {}
-    status = body.get("status") or {}
-    return Scale(
-        replicas=int(spec.get("replicas") or 0),
-        status_replicas=int(status.get("replicas") or 0),
-        resource_version=str((body.get("metadata") or {}).get("resourceVersion") or ""),
-    )
-
-
-@dataclass(eq=False)
-class Urgency:
-    """Whether one caller's requests (a policy loop's) go ahead of the others. It can be
-    raised while they wait: a loop woken in the middle of an evaluation has that
-    evaluation's queued requests moved ahead too."""
-
-    urgent: bool = False
-
-
-# None: a request made outside any policy loop (day phases, start-up lists): ordinary.
-_URGENCY: contextvars.ContextVar[Urgency | None] = contextvars.ContextVar("urgency", default=None)
-_Entry = tuple[asyncio.Future[bool], Urgency | None]
-
-
-class RequestSlots:
-    """A semaphore that serves the waiters of an urgent caller before all others (FIFO
-    within each class), and that, while urgent requests are waiting or in flight, lets at
-    most ``ordinary_while_urgent`` ordinary ones be in flight: on a busy API server each
-    request in flight slows every other, the urgent ones included."""
-
-    def __init__(self, size: int, ordinary_while_urgent: int | None = None) -> None:
-        self._free = size
-        self._cap = size if ordinary_while_urgent is None else ordinary_while_urgent
-        self._urgent: collections.deque[_Entry] = collections.deque()
-        self._normal: collections.deque[_Entry] = collections.deque()
-        self._busy = {True: 0, False: 0}  # slots held, by urgent (True) or ordinary
-
-    @contextlib.asynccontextmanager
-    async def slot(self, urgency: Urgency | None) -> AsyncIterator[None]:
-        urgent = await self._acquire(urgency)
-        try:
-            yield
-        finally:
-            self._release(urgent)
-
-    def hurry(self, urgency: Urgency) -> None:
-        """Make the caller urgent, including its requests already waiting."""
-        urgency.urgent = True
-        if any(u is urgency for _, u in self._normal):
-            self._urgent.extend(e for e in self._normal if e[1] is urgency)
-            self._normal = collections.deque(e for e in self._normal if e[1] is not urgency)
-            self._dispatch()  # slots held back from ordinary requests may serve them now
-
-    def _ordinary_may_start(self) -> bool:
-        return not (self._busy[True] or self._urgent) or self._busy[False] < self._cap
-
-    async def _acquire(self, urgency: Urgency | None) -> bool:
-        """Wait for a slot; returns the class it was granted in (True: urgent)."""
-        urgent = bool(urgency and urgency.urgent)
-        free = self._free > 0 and not self._urgent
-        if free and (urgent or (not self._normal and self._ordinary_may_start())):
-            self._free -= 1
-            self._busy[urgent] += 1
-            return urgent
-        granted: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        entry = (granted, urgency)
-        (self._urgent if urgent else self._normal).append(entry)
-        try:
-            await granted
-        except asyncio.CancelledError:
-            if granted.done() and not granted.cancelled():
-                self._release(granted.result())  # handed a slot as it was cancelled
-            else:
-                for queue in (self._urgent, self._normal):
-                    with contextlib.suppress(ValueError):  # passed over by _dispatch
-                        queue.remove(entry)
-            raise
-        return granted.result()
-
-    def _release(self, urgent: bool) -> None:
-        self._busy[urgent] -= 1
-        self._free += 1
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        """Hand free slots to waiters: urgent ones first, then ordinary ones as the cap
-        allows (all of them once no urgent request is left)."""
-        while self._free > 0:
-            queue, urgent = (self._urgent, True) if self._urgent else (self._normal, False)
-            if not queue or (not urgent and not self._ordinary_may_start()):
-                return
-            waiter, _ = queue.popleft()
-            if waiter.done():  # cancelled while waiting
-                continue
-            self._free -= 1
-            self._busy[urgent] += 1
-            waiter.set_result(urgent)
-
-
-def hpa_target(hpa: Any) -> tuple[str, str]:
-    """(kind, name) of the scale target a HorizontalPodAutoscaler owns."""
-    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-    return str(ref.get("kind")), str(ref.get("name"))
-
-
-@dataclass(frozen=True)
-class Autoscaler:
-    """What RaiseMinReplicas reads of an HPA or a KEDA ScaledObject: its bounds, the
-    operator's hold annotation, and (for an HPA) the ScaledObject that writes it."""
-
-    kind: str  # HorizontalPodAutoscaler | ScaledObject
-    name: str
-    target: tuple[str, str]  # (kind, name) of the scale target
-    min_replicas: int | None  # None: unset (the API's default applies)
-    max_replicas: int
-    hold: str | None  # the raw hold annotation (engine/hpafloor.py)
-    scaled_object: str | None = None  # the ScaledObject that owns this HPA
-    resource_version: str = ""
-
-    @property
-    def default_min(self) -> int:
-        # autoscaling/v2 defaults minReplicas to 1; KEDA defaults minReplicaCount to 0.
-        return 0 if self.kind == "ScaledObject" else 1
-
-
-def autoscaler_of(body: Any) -> Autoscaler:
-    """An HPA or a ScaledObject (same shape: scaleTargetRef, a min and a max)."""
-    meta = body.get("metadata") or {}
-    spec = body.get("spec") or {}
-    kind = str(body.get("kind") or "HorizontalPodAutoscaler")
-    keda = kind == "ScaledObject"
-    low = spec.get("minReplicaCount" if keda else "minReplicas")
-    high = spec.get("maxReplicaCount" if keda else "maxReplicas")
-    owner = next(
-        (
-            str(o.get("name"))
-            for o in meta.get("ownerReferences") or ()
-            if o.get("kind") == "ScaledObject"
-            and str(o.get("apiVersion", "")).startswith("keda.sh/")
-        ),
-        None,
-    )
-    return Autoscaler(
-        kind=kind,
-        name=str(meta.get("name")),
-        target=hpa_target(body),
-        min_replicas=None if low is None else int(low),
-        max_replicas=int(100 if high is None and keda else high or 1),
-        hold=(meta.get("annotations") or {}).get(HOLD_ANNOTATION),
-        scaled_object=owner,
-        resource_version=str(meta.get("resourceVersion") or ""),
-    )
 
 
 def api_base(api_version: str) -> str:

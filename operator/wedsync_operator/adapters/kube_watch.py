@@ -37,16 +37,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from wedsync_operator.adapters.kube import (
-    HPA_PATH,
-    Autoscaler,
-    KubeClient,
-    KubeError,
-    Scale,
-    api_base,
-    autoscaler_of,
-    scale_of,
-)
+from wedsync_operator.adapters.kube import HPA_PATH, KubeClient, KubeError, api_base
+from wedsync_operator.adapters.kube_objects import autoscaler_of, scale_of
+from wedsync_operator.model.observations import Autoscaler, Scale
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +206,7 @@ class TargetCache:
                 return self._closed or time.monotonic() - reflector.last_used > IDLE_SECONDS
 
             # A fresh context: the task outlives the evaluation that started it, and
-            # must not carry that evaluation's request urgency (adapters/kube.py).
+            # must not carry that evaluation's request urgency (adapters/kube_slots.py).
             task = asyncio.create_task(
                 self._serve(path, reflector, stopping),
                 name=f"watch {path}",

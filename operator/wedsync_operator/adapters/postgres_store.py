@@ -26,19 +26,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 
 from wedsync_operator.adapters.datastores import DataStoreError, redact, scrub
-from wedsync_operator.engine.replicas import GateVerdict
-from wedsync_operator.engine.safety import (
-    PgReplica,
-    Store,
-    postgres_gate,
-    unreachable_verdict,
-)
-from wedsync_operator.model.types import PostgresSafety
+from wedsync_operator.model.observations import PgReplica
 
 __all__ = [
     "REPLICATION_QUERY",
     "CacheRows",
-    "check_gate",
     "create_pool",
     "fetch_cache_rows",
     "replication_status",
@@ -186,24 +178,6 @@ async def fetch_cache_rows(
             payload = bytes(payload).decode("utf-8", "replace")
         items.append((str(key), payload if isinstance(payload, str) else str(payload)))
     return CacheRows(items=items, skipped=skipped)
-
-
-async def check_gate(pool: Any, safety: PostgresSafety, required_replicas: int) -> GateVerdict:
-    """The database tier's safety gate, fail closed: the verdict of
-    :func:`~wedsync_operator.engine.safety.postgres_gate` on ``pg_stat_replication``,
-    or a failed verdict when Postgres cannot be asked. Never raises for a Postgres
-    problem, so a caller can gather it with other gates."""
-    try:
-        replicas = await replication_status(pool, timeout_s=safety.timeout.total_seconds())
-    except DataStoreError as exc:
-        return unreachable_verdict(Store.POSTGRES, exc.message, exc.reason)
-    except Exception as exc:
-        # A safety gate fails closed even on a bug; the traceback goes to the log.
-        logger.exception("the Postgres safety check failed unexpectedly")
-        return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresCheckFailed")
-    return postgres_gate(
-        replicas, required_replicas, safety.max_replica_lag, safety.max_replica_lag_bytes
-    )
 
 
 # ------------------------------------------------------------------------------- errors

@@ -22,18 +22,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from wedsync_operator.adapters.datastores import DataStoreError, redact, scrub
-from wedsync_operator.engine.replicas import GateVerdict
-from wedsync_operator.engine.safety import (
-    RedisReplica,
-    RedisReplication,
-    Store,
-    redis_gate,
-    unreachable_verdict,
-)
-from wedsync_operator.model.types import RedisSafety
+from wedsync_operator.model.observations import RedisReplica, RedisReplication
 
 __all__ = [
-    "check_gate",
     "connect",
     "describe",
     "replication_from_info",
@@ -116,24 +107,6 @@ async def write_batch(
             raise
         raise error from exc
     return sum(1 for r in results if r is True or r == b"OK" or r == "OK")
-
-
-async def check_gate(
-    client: redis.asyncio.Redis, safety: RedisSafety, required_replicas: int
-) -> GateVerdict:
-    """The cache tier's safety gate, fail closed: the verdict of
-    :func:`~wedsync_operator.engine.safety.redis_gate` on the primary's replication
-    state, or a failed verdict when Redis cannot be asked. Never raises for a Redis
-    problem, so a caller can gather it with other gates."""
-    try:
-        info = await replication_info(client, timeout_s=safety.timeout.total_seconds())
-    except DataStoreError as exc:
-        return unreachable_verdict(Store.REDIS, exc.message, exc.reason)
-    except Exception as exc:
-        # A safety gate fails closed even on a bug; the traceback goes to the log.
-        logger.exception("the Redis safety check failed unexpectedly")
-        return unreachable_verdict(Store.REDIS, type(exc).__name__, "RedisCheckFailed")
-    return redis_gate(info, required_replicas, safety.max_offset_lag)
 
 
 # ------------------------------------------------------------------------------ parsing

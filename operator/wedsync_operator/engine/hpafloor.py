@@ -27,10 +27,10 @@ from typing import Any
 
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Tolerances, metric_proposal, wedding_floor
+from wedsync_operator.model.observations import HOLD_ANNOTATION
 from wedsync_operator.model.types import PlatformScaling, Target
 
 __all__ = [
-    "HOLD_ANNOTATION",
     "FloorChange",
     "FloorHold",
     "decide_floor",
@@ -41,8 +41,6 @@ __all__ = [
     "requested_floor",
     "user_minimum",
 ]
-
-HOLD_ANNOTATION = "wedsync.io/min-replicas-hold"
 
 
 @dataclass(frozen=True)

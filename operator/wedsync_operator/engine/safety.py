@@ -14,18 +14,13 @@ idle primary even when every replica is caught up (CONVENTIONS.md, "Reliability 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from enum import StrEnum
 
 from wedsync_operator.engine.replicas import GateVerdict
+from wedsync_operator.model.observations import PgReplica, RedisReplica, RedisReplication, Store
 
 __all__ = [
     "DEFAULT_MAX_ACK_AGE_SECONDS",
-    "PgReplica",
-    "RedisReplica",
-    "RedisReplication",
-    "Store",
     "format_bytes",
     "postgres_gate",
     "redis_gate",
@@ -36,68 +31,6 @@ __all__ = [
 # A Redis replica acknowledges its offset every second; one silent for longer than this
 # is hung or partitioned even while the primary still lists it as online.
 DEFAULT_MAX_ACK_AGE_SECONDS = 10
-
-
-class Store(StrEnum):
-    REDIS = "Redis"
-    POSTGRES = "Postgres"
-
-
-# ------------------------------------------------------------------------------ inputs
-
-
-@dataclass(frozen=True)
-class RedisReplica:
-    """One ``slaveN:`` line of the primary's ``INFO replication``."""
-
-    ip: str
-    port: int
-    state: str  # online | wait_bgsave | send_bulk | ...
-    offset: int  # the replication offset the replica last acknowledged
-    lag: int  # seconds since the replica's last acknowledgement
-
-    @property
-    def address(self) -> str:
-        host = f"[{self.ip}]" if ":" in self.ip else self.ip
-        return f"{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class RedisReplication:
-    """The fields of ``INFO replication`` that the gate reads."""
-
-    role: str  # master | slave
-    connected_slaves: int
-    master_repl_offset: int
-    replicas: tuple[RedisReplica, ...] = ()
-    # Only on a replica: whether its link to its own primary is up.
-    master_link_status: str | None = None
-
-
-@dataclass(frozen=True)
-class PgReplica:
-    """One row of the primary's ``pg_stat_replication``.
-
-    The ``*_lag_bytes`` fields are ``pg_wal_lsn_diff(pg_current_wal_lsn(), *_lsn)``:
-    how far each position trails what the primary has written. ``None`` where Postgres
-    shows NULL — a position not reported yet, or a role without ``pg_monitor`` (which
-    sees the row but not its columns).
-    """
-
-    application_name: str
-    client_addr: str | None
-    state: str | None  # startup | catchup | streaming | backup | stopping
-    sent_lag_bytes: int | None
-    write_lag_bytes: int | None
-    flush_lag_bytes: int | None
-    replay_lag_bytes: int | None
-    replay_lag: timedelta | None  # NULL once an idle replica has caught up
-
-    @property
-    def name(self) -> str:
-        if self.application_name and self.client_addr:
-            return f"{self.application_name} ({self.client_addr})"
-        return self.application_name or self.client_addr or "(unnamed replica)"
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -20,11 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from wedsync_operator.engine.schedule import format_instant, require_aware
+from wedsync_operator.model.observations import Silence
 from wedsync_operator.model.types import Matcher, SilenceAlerts
 
 __all__ = [
     "CREATED_BY",
-    "Silence",
     "SilenceOwner",
     "SilencePlan",
     "SilenceSpec",
@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 CREATED_BY = "wedsync-operator"
-# Alertmanager's silence states; an expired silence silences nothing.
-LIVE_STATES = frozenset({"active", "pending"})
 
 
 @dataclass(frozen=True)
@@ -63,23 +61,6 @@ class SilenceSpec:
     starts_at: datetime
     ends_at: datetime
     comment: str
-
-
-@dataclass(frozen=True)
-class Silence:
-    """A silence as Alertmanager reports it (``GET /api/v2/silences``)."""
-
-    id: str
-    matchers: tuple[Matcher, ...]
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    comment: str
-    state: str  # active | pending | expired
-
-    @property
-    def live(self) -> bool:
-        return self.state in LIVE_STATES
 
 
 @dataclass(frozen=True)

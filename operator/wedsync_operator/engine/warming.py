@@ -1,7 +1,7 @@
 """Cache warming, the pure parts: keys, batches, TTLs, and what is reported in status.
 
 The I/O (read rows from Postgres, write them to Redis) lives in
-``adapters.cache_warming``; everything it decides is here so it can be tested alone.
+``handlers.datatier.warm_cache``; everything it decides is here so it can be tested alone.
 
 Warming is idempotent by construction — each key is written with ``SET … EX``, which
 overwrites — and :func:`warm_fingerprint` lets the caller record in status *what* was

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import Autoscaler, KubeError, autoscaler_of
+from wedsync_operator.adapters.kube import KubeError
+from wedsync_operator.adapters.kube_objects import autoscaler_of
 from wedsync_operator.engine.hpafloor import (
-    HOLD_ANNOTATION,
     FloorChange,
     FloorHold,
     decide_floor,
@@ -28,6 +28,7 @@ from wedsync_operator.engine.hpafloor import (
 from wedsync_operator.engine.intent import OwedEvent, owed_event
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.handlers.runtime import Logger, Runtime
+from wedsync_operator.model.observations import HOLD_ANNOTATION, Autoscaler
 from wedsync_operator.model.types import HPAConflict, PlatformScaling
 
 

@@ -1,35 +1,65 @@
 """Data-tier wiring for a policy evaluation: safety gates before a stateful tier shrinks,
 cache warming while a day prepares, Alertmanager silences while the mode is on.
 
-Each function reads the Secrets it needs by name, calls an adapter, and returns plain
-results for the status; none raises for a data-store outage (gates fail closed, warming
-and silences report and are retried by the next evaluation).
+Each function reads the Secrets it needs by name, calls the adapters for observations,
+hands them to the engine, and returns plain results for the status; none raises for a
+data-store outage (gates fail closed, warming and silences report and are retried by the
+next evaluation).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import redis.asyncio
+
 from wedsync_operator.adapters import postgres_store, redis_store
-from wedsync_operator.adapters.alertmanager import (
-    AlertmanagerClient,
-    AlertmanagerError,
-    reconcile_silences,
-)
-from wedsync_operator.adapters.cache_warming import warm_cache
+from wedsync_operator.adapters.alertmanager import AlertmanagerClient, AlertmanagerError
+from wedsync_operator.adapters.datastores import DataStoreError
 from wedsync_operator.adapters.egress import EgressRefused, check_resolved
 from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.engine.dryrun import would_warm
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, GateVerdict
-from wedsync_operator.engine.safety import Store, required_replicas, unreachable_verdict
-from wedsync_operator.engine.silences import SilenceOwner, wanted_silence
-from wedsync_operator.engine.warming import warm_fingerprint, warming_status
+from wedsync_operator.engine.safety import (
+    postgres_gate,
+    redis_gate,
+    required_replicas,
+    unreachable_verdict,
+)
+from wedsync_operator.engine.silences import (
+    SilenceOwner,
+    SilenceSpec,
+    plan_silences,
+    silence_payload,
+    wanted_silence,
+)
+from wedsync_operator.engine.warming import (
+    WarmResult,
+    batches,
+    cache_key,
+    ttl_seconds,
+    warm_fingerprint,
+    warming_status,
+)
 from wedsync_operator.handlers.runtime import Runtime
-from wedsync_operator.model.types import PlatformScaling, Role, SecretKeyRef
+from wedsync_operator.model.observations import Store
+from wedsync_operator.model.types import (
+    CacheWarming,
+    PlatformScaling,
+    PostgresSafety,
+    RedisSafety,
+    Role,
+    SecretKeyRef,
+)
+
+logger = logging.getLogger(__name__)
 
 
 async def _secret_url(runtime: Runtime, namespace: str, ref: SecretKeyRef) -> str:
@@ -72,7 +102,7 @@ async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateV
         except EgressRefused as exc:
             return unreachable_verdict(Store.REDIS, str(exc), "EndpointNotAllowed")
         required = required_replicas(redis.min_replicas_in_sync, d.desired)
-        return await redis_store.check_gate(runtime.datastores.redis(url), redis, required)
+        return await redis_gate_verdict(runtime.datastores.redis(url), redis, required)
     postgres = policy.safety.postgres
     assert postgres is not None  # needs_gate checked it
     try:
@@ -84,7 +114,7 @@ async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateV
         return unreachable_verdict(Store.POSTGRES, str(exc), "EndpointNotAllowed")
     except Exception as exc:  # pool creation: a bad DSN; the gate fails closed
         return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresUnreachable")
-    return await postgres_store.check_gate(pool, postgres, d.desired)
+    return await postgres_gate_verdict(pool, postgres, d.desired)
 
 
 async def warm(
@@ -153,3 +183,126 @@ async def sync_silences(
     except AlertmanagerError as exc:
         return None, f"{exc.reason}: {exc}"
     return list(sync.ids), None
+
+
+async def redis_gate_verdict(
+    client: redis.asyncio.Redis, safety: RedisSafety, required_replicas: int
+) -> GateVerdict:
+    """The cache tier's safety gate, fail closed: the engine's verdict on the primary's
+    replication state, or a failed verdict when Redis cannot be asked. Never raises for
+    a Redis problem, so a caller can gather it with other gates."""
+    try:
+        info = await redis_store.replication_info(client, timeout_s=safety.timeout.total_seconds())
+    except DataStoreError as exc:
+        return unreachable_verdict(Store.REDIS, exc.message, exc.reason)
+    except Exception as exc:
+        # A safety gate fails closed even on a bug; the traceback goes to the log.
+        logger.exception("the Redis safety check failed unexpectedly")
+        return unreachable_verdict(Store.REDIS, type(exc).__name__, "RedisCheckFailed")
+    return redis_gate(info, required_replicas, safety.max_offset_lag)
+
+
+async def postgres_gate_verdict(
+    pool: Any, safety: PostgresSafety, required_replicas: int
+) -> GateVerdict:
+    """The database tier's safety gate, fail closed: the engine's verdict on
+    ``pg_stat_replication``, or a failed verdict when Postgres cannot be asked. Never
+    raises for a Postgres problem, so a caller can gather it with other gates."""
+    try:
+        replicas = await postgres_store.replication_status(
+            pool, timeout_s=safety.timeout.total_seconds()
+        )
+    except DataStoreError as exc:
+        return unreachable_verdict(Store.POSTGRES, exc.message, exc.reason)
+    except Exception as exc:
+        # A safety gate fails closed even on a bug; the traceback goes to the log.
+        logger.exception("the Postgres safety check failed unexpectedly")
+        return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresCheckFailed")
+    return postgres_gate(
+        replicas, required_replicas, safety.max_replica_lag, safety.max_replica_lag_bytes
+    )
+
+
+@dataclass(frozen=True)
+class SilenceSync:
+    """After :func:`reconcile_silences`: the owner's live silence ids (for status), and
+    what this run created and expired."""
+
+    ids: tuple[str, ...]
+    created: tuple[str, ...]
+    expired: tuple[str, ...]
+
+
+async def reconcile_silences(
+    client: AlertmanagerClient, owner: SilenceOwner, wanted: Sequence[SilenceSpec]
+) -> SilenceSync:
+    """Make the owner's live silences exactly ``wanted`` (empty: the mode is off).
+
+    Alertmanager is the state: list, plan (``engine.silences.plan_silences``), create
+    the missing ones, then expire the stale ones, so a restart or a repeated run creates
+    nothing twice and a changed end leaves no unsilenced gap. Raises
+    :class:`AlertmanagerError`; a run that failed half-way is completed by the next.
+    """
+    plan = plan_silences(await client.list_silences(), wanted, owner)
+    created = [await client.create_silence(silence_payload(spec)) for spec in plan.create]
+    for silence in plan.expire:
+        await client.expire_silence(silence.id)
+    return SilenceSync(
+        ids=tuple(sorted((*(s.id for s in plan.keep), *created))),
+        created=tuple(created),
+        expired=tuple(s.id for s in plan.expire),
+    )
+
+
+async def warm_cache(
+    pg_pool: Any,
+    redis_client: redis.asyncio.Redis,
+    warming: CacheWarming,
+    couple_ids: Sequence[str],
+    *,
+    ttl: timedelta,
+    timeout_s: float,
+) -> WarmResult:
+    """Read ``warming.query`` for ``couple_ids`` and ``SET`` each row's payload under
+    ``warming.key_template`` with ``EX ttl``, ``warming.batch_size`` keys per pipeline.
+
+    Never raises for a data-store problem: a failed read, or the first failed batch
+    (the rest would most likely fail the same way, each after a timeout), ends the run
+    with the error in :attr:`WarmResult.errors` and the counts so far. Each call (the
+    read, each batch) is bounded by ``timeout_s``. Running it again rewrites the same
+    keys (``SET`` overwrites), so a retry after a restart or a failure is harmless.
+    """
+    started = time.monotonic()
+    ttl_s = ttl_seconds(ttl)
+
+    def result(**counts: Any) -> WarmResult:
+        return WarmResult(duration_seconds=time.monotonic() - started, **counts)
+
+    try:
+        rows = await postgres_store.fetch_cache_rows(
+            pg_pool, warming.query, couple_ids, timeout_s=timeout_s
+        )
+    except DataStoreError as exc:
+        return result(errors=(f"reading the couples from Postgres failed: {exc.message}",))
+
+    written = done = 0
+    errors: tuple[str, ...] = ()
+    for batch in batches(rows.items, warming.batch_size):
+        items = [(cache_key(warming.key_template, key), payload) for key, payload in batch]
+        try:
+            written += await redis_store.write_batch(
+                redis_client, items, ttl_s, timeout_s=timeout_s
+            )
+        except DataStoreError as exc:
+            errors = (
+                f"writing batch {done + 1} ({len(items)} keys) to Redis failed: {exc.message}",
+            )
+            break
+        done += 1
+    return result(
+        keys_written=written,
+        rows_read=rows.rows_read,
+        batches=done,
+        errors=errors,
+        skipped_rows=rows.skipped,
+    )

@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import Autoscaler, KubeError, Scale
+from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
 from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
@@ -74,6 +74,7 @@ from wedsync_operator.model import (
     parse_platform_scaling,
 )
 from wedsync_operator.model.endpoints import resolve_endpoints
+from wedsync_operator.model.observations import Autoscaler, Scale
 from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, WeddingDayPolicy
 
 PLURAL = "platformscalings"
@@ -169,7 +170,7 @@ async def platformscaling_step(
     if tracked is None:
         return None
     # A turn that comes at its interval is ordinary; a woken one is urgent: its API
-    # requests go ahead of the periodic evaluations' queue (adapters/kube.py).
+    # requests go ahead of the periodic evaluations' queue (adapters/kube_slots.py).
     tracked.urgency.urgent = urgent
     body, logger = tracked.body, tracked.logger
     started = time.monotonic()

@@ -20,7 +20,8 @@ import aiohttp
 import kopf
 
 from wedsync_operator.adapters.clients import DataStoreClients
-from wedsync_operator.adapters.kube import KubeClient, Urgency
+from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.adapters.kube_slots import Urgency
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.engine.mode import selector_matches

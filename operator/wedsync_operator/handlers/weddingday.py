@@ -14,7 +14,8 @@ from typing import Any
 import kopf
 
 from wedsync_operator import metrics
-from wedsync_operator.adapters.kube import KubeError, Urgency
+from wedsync_operator.adapters.kube import KubeError
+from wedsync_operator.adapters.kube_slots import Urgency
 from wedsync_operator.engine.schedule import (
     MODE_PHASES,
     Phase,
