@@ -20,6 +20,8 @@ from services.postgres import CoreFields, PostgresPair
 from services.prometheus import free_port
 from services.redis import RedisPair
 from wedsync_operator.adapters import redis_store
+from wedsync_operator.adapters.postgres_store import PostgresLink
+from wedsync_operator.adapters.redis_store import RedisLink
 from wedsync_operator.handlers.datatier import warm_cache
 from wedsync_operator.model.types import CacheWarming, SecretKeyRef
 
@@ -64,7 +66,12 @@ async def test_warming_writes_every_couple_with_its_row_as_json_and_the_ttl(
     config = warming(prefix, batch_size=500)
 
     result = await warm_cache(
-        pg_pool, redis_client, config, [r.couple_id for r in rows], ttl=TTL, timeout_s=10
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
+        config,
+        [r.couple_id for r in rows],
+        ttl=TTL,
+        timeout_s=10,
     )
 
     assert result.errors == ()
@@ -93,10 +100,17 @@ async def test_warming_again_rewrites_the_same_keys_without_adding_any(
     ids = [r.couple_id for r in rows]
     config = warming(prefix, batch_size=50)
 
-    first = await warm_cache(pg_pool, redis_client, config, ids, ttl=TTL, timeout_s=10)
+    first = await warm_cache(
+        PostgresLink(pg_pool), RedisLink(redis_client), config, ids, ttl=TTL, timeout_s=10
+    )
     # A restart in the Preparing phase runs it again (ids in another order, repeated).
     second = await warm_cache(
-        pg_pool, redis_client, config, [*reversed(ids), ids[0]], ttl=TTL, timeout_s=10
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
+        config,
+        [*reversed(ids), ids[0]],
+        ttl=TTL,
+        timeout_s=10,
     )
 
     assert (first.keys_written, first.batches) == (120, 3)
@@ -114,7 +128,14 @@ async def test_only_the_wedding_days_couples_are_warmed(
     rows = postgres_pair.seed_core_fields(30, prefix=prefix)
     chosen = [rows[1].couple_id, rows[5].couple_id, f"{prefix}-unknown"]
 
-    result = await warm_cache(pg_pool, redis_client, warming(prefix), chosen, ttl=TTL, timeout_s=10)
+    result = await warm_cache(
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
+        warming(prefix),
+        chosen,
+        ttl=TTL,
+        timeout_s=10,
+    )
 
     assert (result.keys_written, result.rows_read) == (2, 2)
     assert keys(primary, prefix) == sorted(f"{prefix}:couple:{c}:core" for c in chosen[:2])
@@ -134,8 +155,8 @@ async def test_a_query_without_parameters_warms_all_weddings_it_selects(
     )
 
     result = await warm_cache(
-        pg_pool,
-        redis_client,
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
         warming(prefix, query=query),
         [],
         ttl=timedelta(minutes=5),
@@ -161,8 +182,8 @@ async def test_rows_with_a_null_payload_are_skipped_and_counted(
         "WHERE couple_id = ANY($1::text[])"
     )
     result = await warm_cache(
-        pg_pool,
-        redis_client,
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
         warming(prefix, query=query),
         [r.couple_id for r in rows],
         ttl=TTL,
@@ -181,7 +202,12 @@ async def test_a_query_without_the_payload_column_is_reported_and_writes_nothing
     query = "SELECT couple_id AS key FROM core_fields WHERE couple_id = ANY($1::text[])"
 
     result = await warm_cache(
-        pg_pool, redis_client, warming(prefix, query=query), ["x"], ttl=TTL, timeout_s=10
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
+        warming(prefix, query=query),
+        ["x"],
+        ttl=TTL,
+        timeout_s=10,
     )
 
     assert (result.keys_written, result.batches, result.complete) == (0, 0, False)
@@ -199,8 +225,8 @@ async def test_an_unreachable_redis_is_reported_without_its_password(
     client = redis_store.connect(f"redis://:warm-secret@127.0.0.1:{free_port()}/0", timeout=2)
     try:
         result = await warm_cache(
-            pg_pool,
-            client,
+            PostgresLink(pg_pool),
+            RedisLink(client),
             warming(prefix, batch_size=2),
             [r.couple_id for r in rows],
             ttl=TTL,
@@ -225,8 +251,8 @@ async def test_the_warmed_keys_reach_the_replica(
 ) -> None:
     rows = postgres_pair.seed_core_fields(3, prefix=prefix)
     await warm_cache(
-        pg_pool,
-        redis_client,
+        PostgresLink(pg_pool),
+        RedisLink(redis_client),
         warming(prefix),
         [r.couple_id for r in rows],
         ttl=TTL,

@@ -19,6 +19,7 @@ from services.postgres import REPLICA_NAME, PostgresPair
 from services.prometheus import free_port
 from wedsync_operator.adapters import postgres_store
 from wedsync_operator.adapters.datastores import DataStoreError
+from wedsync_operator.adapters.postgres_store import PostgresLink
 from wedsync_operator.engine.replicas import GateVerdict
 from wedsync_operator.handlers.datatier import postgres_gate_verdict
 from wedsync_operator.model.types import PostgresSafety, SecretKeyRef
@@ -51,7 +52,7 @@ async def pool_for(made: list[Any], dsn: str, timeout_s: float = 3) -> Any:
 async def wait_for_verdict(pool: Any, passed: bool, within: float = 30) -> GateVerdict:
     deadline = time.monotonic() + within
     while True:
-        verdict = await postgres_gate_verdict(pool, SAFETY, required_replicas=1)
+        verdict = await postgres_gate_verdict(PostgresLink(pool), SAFETY, required_replicas=1)
         if verdict.passed is passed or time.monotonic() >= deadline:
             return verdict
         await asyncio.sleep(0.2)
@@ -114,7 +115,7 @@ async def test_an_unreachable_postgres_fails_the_gate_closed_without_leaking_the
     pool = await pool_for(pools, f"postgresql://app:{PASSWORD_FRAGMENT}@127.0.0.1:{port}/wed")
 
     started = time.monotonic()
-    verdict = await postgres_gate_verdict(pool, SAFETY, required_replicas=1)
+    verdict = await postgres_gate_verdict(PostgresLink(pool), SAFETY, required_replicas=1)
 
     assert time.monotonic() - started < 3.5
     assert not verdict.passed
@@ -133,7 +134,7 @@ async def test_a_hung_postgres_fails_the_gate_closed_within_its_timeout(
     safety = PostgresSafety(secret=SAFETY.secret, timeout=timedelta(seconds=0.5))
 
     started = time.monotonic()
-    verdict = await postgres_gate_verdict(pool, safety, required_replicas=1)
+    verdict = await postgres_gate_verdict(PostgresLink(pool), safety, required_replicas=1)
 
     assert time.monotonic() - started < 1.5
     assert (verdict.passed, verdict.reason) == (False, "PostgresTimeout")
@@ -144,7 +145,7 @@ async def test_a_gate_pointed_at_the_replica_says_so(
     postgres_pair: PostgresPair, pools: list[Any]
 ) -> None:
     pool = await pool_for(pools, postgres_pair.replica_dsn)
-    verdict = await postgres_gate_verdict(pool, SAFETY, required_replicas=1)
+    verdict = await postgres_gate_verdict(PostgresLink(pool), SAFETY, required_replicas=1)
     assert (verdict.passed, verdict.reason) == (False, "PostgresNotPrimary")
 
 
@@ -157,7 +158,9 @@ async def test_a_role_without_pg_monitor_sees_no_positions_and_fails_closed(
         "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
     )
     dsn = postgres_pair.primary_dsn.replace("postgres@", "gate_without_monitor@", 1)
-    verdict = await postgres_gate_verdict(await pool_for(pools, dsn), SAFETY, required_replicas=1)
+    verdict = await postgres_gate_verdict(
+        PostgresLink(await pool_for(pools, dsn)), SAFETY, required_replicas=1
+    )
 
     assert not verdict.passed
     assert "reports no replication positions (does the gate's role have pg_monitor?)" in (
@@ -167,7 +170,7 @@ async def test_a_role_without_pg_monitor_sees_no_positions_and_fails_closed(
     postgres_pair.psql("GRANT pg_monitor TO gate_without_monitor")
     try:
         verdict = await postgres_gate_verdict(
-            await pool_for(pools, dsn), SAFETY, required_replicas=1
+            PostgresLink(await pool_for(pools, dsn)), SAFETY, required_replicas=1
         )
         assert verdict.passed, verdict.message
     finally:

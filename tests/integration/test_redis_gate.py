@@ -18,6 +18,7 @@ from services.prometheus import free_port
 from services.redis import RedisPair
 from wedsync_operator.adapters import redis_store
 from wedsync_operator.adapters.datastores import DataStoreError
+from wedsync_operator.adapters.redis_store import RedisLink
 from wedsync_operator.handlers.datatier import redis_gate_verdict
 from wedsync_operator.model.types import RedisSafety, SecretKeyRef
 
@@ -60,7 +61,7 @@ async def test_replication_info_lists_the_real_replica_at_the_primary_offset(
 async def test_the_gate_passes_with_the_replica_linked_and_in_sync(
     redis_pair: RedisPair, redis_client: redis.asyncio.Redis
 ) -> None:
-    verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=1)
+    verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=1)
 
     assert verdict.passed, verdict.message
     assert verdict.reason == "ReplicasInSync"
@@ -72,7 +73,7 @@ async def test_a_stopped_replica_fails_the_gate_until_it_is_back_and_synced(
 ) -> None:
     redis_pair.stop_replica()
     try:
-        verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=1)
+        verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=1)
         assert not verdict.passed
         assert verdict.reason == "ReplicaMissing"
         assert verdict.message == (
@@ -83,7 +84,7 @@ async def test_a_stopped_replica_fails_the_gate_until_it_is_back_and_synced(
     finally:
         redis_pair.start_replica()
 
-    verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=1)
+    verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=1)
     assert verdict.passed, verdict.message
 
 
@@ -93,7 +94,7 @@ async def test_a_hung_replica_behind_the_primary_fails_the_gate_naming_it(
     redis_pair.freeze_replica()
     try:
         redis_pair.write_on_primary(5 * 1024 * 1024)
-        verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=1)
+        verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=1)
     finally:
         redis_pair.thaw_replica()
 
@@ -106,14 +107,14 @@ async def test_a_hung_replica_behind_the_primary_fails_the_gate_naming_it(
     assert verdict.message.endswith("0 of 1 required Redis replicas in sync")
 
     # Caught up again (thaw_replica waited for it): the gate passes.
-    verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=1)
+    verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=1)
     assert verdict.passed, verdict.message
 
 
 async def test_more_replicas_required_than_exist_fails_the_gate(
     redis_client: redis.asyncio.Redis,
 ) -> None:
-    verdict = await redis_gate_verdict(redis_client, SAFETY, required_replicas=2)
+    verdict = await redis_gate_verdict(RedisLink(redis_client), SAFETY, required_replicas=2)
     assert not verdict.passed
     assert verdict.reason == "ReplicaMissing"
     assert "1 of 2 required Redis replicas in sync" in verdict.message
@@ -126,7 +127,7 @@ async def test_an_unreachable_redis_fails_the_gate_closed_without_leaking_the_pa
     client = connect(client_for, f"redis://:{PASSWORD_FRAGMENT}@127.0.0.1:{port}/0")
 
     started = time.monotonic()
-    verdict = await redis_gate_verdict(client, SAFETY, required_replicas=1)
+    verdict = await redis_gate_verdict(RedisLink(client), SAFETY, required_replicas=1)
 
     assert time.monotonic() - started < 2.5
     assert not verdict.passed
@@ -143,7 +144,7 @@ async def test_a_hung_redis_fails_the_gate_closed_within_its_timeout(
     safety = RedisSafety(secret=SAFETY.secret, timeout=timedelta(seconds=0.5))
 
     started = time.monotonic()
-    verdict = await redis_gate_verdict(client, safety, required_replicas=1)
+    verdict = await redis_gate_verdict(RedisLink(client), safety, required_replicas=1)
 
     # asyncio.timeout bounds the call even when the socket timeout is longer.
     assert time.monotonic() - started < 1.5
@@ -155,7 +156,7 @@ async def test_a_wrong_password_fails_the_gate_as_an_auth_failure(
     redis_pair: RedisPair, client_for: list[redis.asyncio.Redis]
 ) -> None:
     url = f"redis://:not-the-{PASSWORD_FRAGMENT}@127.0.0.1:{redis_pair.primary.port}/0"
-    verdict = await redis_gate_verdict(connect(client_for, url), SAFETY, 1)
+    verdict = await redis_gate_verdict(RedisLink(connect(client_for, url)), SAFETY, 1)
 
     assert (verdict.passed, verdict.reason) == (False, "RedisAuthFailed")
     assert PASSWORD_FRAGMENT not in verdict.message
@@ -165,7 +166,7 @@ async def test_a_gate_pointed_at_the_replica_says_so(
     redis_pair: RedisPair, client_for: list[redis.asyncio.Redis]
 ) -> None:
     verdict = await redis_gate_verdict(
-        connect(client_for, redis_pair.replica.url), SAFETY, required_replicas=0
+        RedisLink(connect(client_for, redis_pair.replica.url)), SAFETY, required_replicas=0
     )
     assert (verdict.passed, verdict.reason) == (False, "RedisNotPrimary")
 

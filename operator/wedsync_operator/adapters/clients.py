@@ -69,6 +69,14 @@ class DataStoreClients:
                 self._pools[dsn] = pool
         return pool
 
+    def redis_link(self, url: str) -> redis_store.RedisLink:
+        """The Redis at ``url``, as the operator reads and writes it."""
+        return redis_store.RedisLink(self.redis(url))
+
+    async def postgres_link(self, dsn: str) -> postgres_store.PostgresLink:
+        """The Postgres at ``dsn``, as the operator reads it."""
+        return postgres_store.PostgresLink(await self.postgres(dsn))
+
     async def retain(self, urls: Iterable[str], *, timeout_s: float = 10.0) -> None:
         """Close the clients whose URL/DSN is not in ``urls`` (a rotated Secret's)."""
         keep = set(urls)

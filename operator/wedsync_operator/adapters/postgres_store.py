@@ -31,6 +31,7 @@ from wedsync_operator.model.observations import PgReplica
 __all__ = [
     "REPLICATION_QUERY",
     "CacheRows",
+    "PostgresLink",
     "create_pool",
     "fetch_cache_rows",
     "replication_status",
@@ -178,6 +179,21 @@ async def fetch_cache_rows(
             payload = bytes(payload).decode("utf-8", "replace")
         items.append((str(key), payload if isinstance(payload, str) else str(payload)))
     return CacheRows(items=items, skipped=skipped)
+
+
+@dataclass(frozen=True)
+class PostgresLink:
+    """One Postgres primary as the operator uses it: its replicas, the warming query."""
+
+    pool: Any
+
+    async def replication(self, *, timeout_s: float) -> list[PgReplica]:
+        return await replication_status(self.pool, timeout_s=timeout_s)
+
+    async def cache_rows(
+        self, query: str, couple_ids: Sequence[str], *, timeout_s: float
+    ) -> CacheRows:
+        return await fetch_cache_rows(self.pool, query, couple_ids, timeout_s=timeout_s)
 
 
 # ------------------------------------------------------------------------------- errors

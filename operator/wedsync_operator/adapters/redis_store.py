@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
@@ -25,6 +26,7 @@ from wedsync_operator.adapters.datastores import DataStoreError, redact, scrub
 from wedsync_operator.model.observations import RedisReplica, RedisReplication
 
 __all__ = [
+    "RedisLink",
     "connect",
     "describe",
     "replication_from_info",
@@ -107,6 +109,21 @@ async def write_batch(
             raise
         raise error from exc
     return sum(1 for r in results if r is True or r == b"OK" or r == "OK")
+
+
+@dataclass(frozen=True)
+class RedisLink:
+    """One Redis as the operator uses it: its replication state, pipelined writes."""
+
+    client: redis.asyncio.Redis
+
+    async def replication(self, *, timeout_s: float) -> RedisReplication:
+        return await replication_info(self.client, timeout_s=timeout_s)
+
+    async def write_batch(
+        self, items: Sequence[tuple[str, str]], ttl_seconds: int, *, timeout_s: float
+    ) -> int:
+        return await write_batch(self.client, items, ttl_seconds, timeout_s=timeout_s)
 
 
 # ------------------------------------------------------------------------------ parsing

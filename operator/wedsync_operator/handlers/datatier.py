@@ -17,10 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis.asyncio
-
-from wedsync_operator.adapters import postgres_store, redis_store
-from wedsync_operator.adapters.alertmanager import AlertmanagerClient, AlertmanagerError
+from wedsync_operator.adapters.alertmanager import AlertmanagerError
 from wedsync_operator.adapters.datastores import DataStoreError
 from wedsync_operator.adapters.egress import EgressRefused, check_resolved
 from wedsync_operator.adapters.kube import KubeError
@@ -48,6 +45,7 @@ from wedsync_operator.engine.warming import (
     warm_fingerprint,
     warming_status,
 )
+from wedsync_operator.handlers.ports import PostgresStore, RedisStore, Silencer
 from wedsync_operator.handlers.runtime import Runtime
 from wedsync_operator.model.observations import Store
 from wedsync_operator.model.types import (
@@ -102,19 +100,19 @@ async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateV
         except EgressRefused as exc:
             return unreachable_verdict(Store.REDIS, str(exc), "EndpointNotAllowed")
         required = required_replicas(redis.min_replicas_in_sync, d.desired)
-        return await redis_gate_verdict(runtime.datastores.redis(url), redis, required)
+        return await redis_gate_verdict(runtime.datastores.redis_link(url), redis, required)
     postgres = policy.safety.postgres
     assert postgres is not None  # needs_gate checked it
     try:
         dsn = await _secret_url(runtime, namespace, postgres.secret)
-        pool = await runtime.datastores.postgres(dsn)
+        store = await runtime.datastores.postgres_link(dsn)
     except KubeError as exc:
         return unreachable_verdict(Store.POSTGRES, str(exc), "SecretUnavailable")
     except EgressRefused as exc:
         return unreachable_verdict(Store.POSTGRES, str(exc), "EndpointNotAllowed")
     except Exception as exc:  # pool creation: a bad DSN; the gate fails closed
         return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresUnreachable")
-    return await postgres_gate_verdict(pool, postgres, d.desired)
+    return await postgres_gate_verdict(store, postgres, d.desired)
 
 
 async def warm(
@@ -144,7 +142,7 @@ async def warm(
     try:
         url = await _secret_url(runtime, namespace, warming.redis)
         dsn = await _secret_url(runtime, namespace, warming.postgres)
-        pool = await runtime.datastores.postgres(dsn)
+        pg = await runtime.datastores.postgres_link(dsn)
     except Exception as exc:  # a missing Secret or an unusable DSN: report, retry next tick
         return {
             "fingerprint": fingerprint,
@@ -154,8 +152,8 @@ async def warm(
             "finishedAt": None,
         }
     result = await warm_cache(
-        pool,
-        runtime.datastores.redis(url),
+        pg,
+        runtime.datastores.redis_link(url),
         warming,
         couple_ids,
         ttl=warming.ttl,
@@ -177,7 +175,7 @@ async def sync_silences(
         if mode.on and mode.until
         else None
     )
-    client = AlertmanagerClient(runtime.http, silence_alerts.alertmanager_url, timeout=5.0)
+    client = runtime.silencers(silence_alerts.alertmanager_url, timeout=5.0)
     try:
         sync = await reconcile_silences(client, owner, [spec] if spec else [])
     except AlertmanagerError as exc:
@@ -186,13 +184,13 @@ async def sync_silences(
 
 
 async def redis_gate_verdict(
-    client: redis.asyncio.Redis, safety: RedisSafety, required_replicas: int
+    store: RedisStore, safety: RedisSafety, required_replicas: int
 ) -> GateVerdict:
     """The cache tier's safety gate, fail closed: the engine's verdict on the primary's
     replication state, or a failed verdict when Redis cannot be asked. Never raises for
     a Redis problem, so a caller can gather it with other gates."""
     try:
-        info = await redis_store.replication_info(client, timeout_s=safety.timeout.total_seconds())
+        info = await store.replication(timeout_s=safety.timeout.total_seconds())
     except DataStoreError as exc:
         return unreachable_verdict(Store.REDIS, exc.message, exc.reason)
     except Exception as exc:
@@ -203,15 +201,13 @@ async def redis_gate_verdict(
 
 
 async def postgres_gate_verdict(
-    pool: Any, safety: PostgresSafety, required_replicas: int
+    store: PostgresStore, safety: PostgresSafety, required_replicas: int
 ) -> GateVerdict:
     """The database tier's safety gate, fail closed: the engine's verdict on
     ``pg_stat_replication``, or a failed verdict when Postgres cannot be asked. Never
     raises for a Postgres problem, so a caller can gather it with other gates."""
     try:
-        replicas = await postgres_store.replication_status(
-            pool, timeout_s=safety.timeout.total_seconds()
-        )
+        replicas = await store.replication(timeout_s=safety.timeout.total_seconds())
     except DataStoreError as exc:
         return unreachable_verdict(Store.POSTGRES, exc.message, exc.reason)
     except Exception as exc:
@@ -234,7 +230,7 @@ class SilenceSync:
 
 
 async def reconcile_silences(
-    client: AlertmanagerClient, owner: SilenceOwner, wanted: Sequence[SilenceSpec]
+    client: Silencer, owner: SilenceOwner, wanted: Sequence[SilenceSpec]
 ) -> SilenceSync:
     """Make the owner's live silences exactly ``wanted`` (empty: the mode is off).
 
@@ -255,8 +251,8 @@ async def reconcile_silences(
 
 
 async def warm_cache(
-    pg_pool: Any,
-    redis_client: redis.asyncio.Redis,
+    postgres: PostgresStore,
+    redis: RedisStore,
     warming: CacheWarming,
     couple_ids: Sequence[str],
     *,
@@ -279,9 +275,7 @@ async def warm_cache(
         return WarmResult(duration_seconds=time.monotonic() - started, **counts)
 
     try:
-        rows = await postgres_store.fetch_cache_rows(
-            pg_pool, warming.query, couple_ids, timeout_s=timeout_s
-        )
+        rows = await postgres.cache_rows(warming.query, couple_ids, timeout_s=timeout_s)
     except DataStoreError as exc:
         return result(errors=(f"reading the couples from Postgres failed: {exc.message}",))
 
@@ -290,9 +284,7 @@ async def warm_cache(
     for batch in batches(rows.items, warming.batch_size):
         items = [(cache_key(warming.key_template, key), payload) for key, payload in batch]
         try:
-            written += await redis_store.write_batch(
-                redis_client, items, ttl_s, timeout_s=timeout_s
-            )
+            written += await redis.write_batch(items, ttl_s, timeout_s=timeout_s)
         except DataStoreError as exc:
             errors = (
                 f"writing batch {done + 1} ({len(items)} keys) to Redis failed: {exc.message}",

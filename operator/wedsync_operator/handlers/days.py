@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wedsync_operator.adapters.kube import KubeClient
+from wedsync_operator.handlers.ports import Cluster
 from wedsync_operator.model import InvalidSpec, parse_wedding_day
 from wedsync_operator.model.types import WeddingDay
 
@@ -84,7 +84,7 @@ class DayStore:
             self._tombstones[namespace].add(uid)
         self._days.get(namespace, {}).pop(name, None)
 
-    async def days(self, namespace: str, kube: KubeClient) -> list[WeddingDay]:
+    async def days(self, namespace: str, kube: Cluster) -> list[WeddingDay]:
         """Every valid day of the namespace that is not being deleted.
 
         Raises ``KubeError`` when a LIST fails; the caller reports it and retries
@@ -103,7 +103,7 @@ class DayStore:
             for e in self._days.get(namespace, {}).values()
         )
 
-    async def _list(self, namespace: str, kube: KubeClient) -> None:
+    async def _list(self, namespace: str, kube: Cluster) -> None:
         """One LIST for every policy of the namespace (they wait on its lock): the days
         the watch has not delivered are taken from it, and those it no longer has are
         dropped. One request per namespace, not one per day: kopf's own listing of

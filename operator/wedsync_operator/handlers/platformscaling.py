@@ -20,7 +20,7 @@ import kopf
 
 from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError
-from wedsync_operator.adapters.prometheus import PrometheusClient, PrometheusError
+from wedsync_operator.adapters.prometheus import PrometheusError
 from wedsync_operator.engine.dryrun import DRY_RUN, would_publish, would_silence
 from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.intent import (
@@ -563,14 +563,10 @@ async def _observe(runtime: Runtime, policy: PlatformScaling) -> _Observed:
             return _Observed(
                 {m.name: None for m in policy.metrics}, {m.name: error for m in policy.metrics}, {}
             )
-    client = PrometheusClient(
-        runtime.http,
-        policy.prometheus.url,
-        timeout=policy.prometheus.timeout.total_seconds(),
-        bearer_token=token,
-        observer=metrics.observe_query,
+    source = runtime.metrics_sources(
+        policy.prometheus.url, timeout=policy.prometheus.timeout.total_seconds(), bearer_token=token
     )
-    results = await client.query_many(queries)
+    results = await source.query_many(queries)
     samples: dict[str, float | None] = {}
     errors: dict[str, PrometheusError] = {}
     for key, value in results.items():

@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import kopf
 
-from wedsync_operator.adapters.clients import DataStoreClients
-from wedsync_operator.adapters.kube import KubeClient
 from wedsync_operator.adapters.kube_slots import Urgency
-from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.engine.mode import selector_matches
 from wedsync_operator.handlers.days import DayStore
+from wedsync_operator.handlers.ports import (
+    Cluster,
+    DataStores,
+    MetricsSources,
+    ScaleClient,
+    Silencers,
+)
 from wedsync_operator.model.endpoints import EgressPolicy
 from wedsync_operator.model.types import LabelSelector
 
@@ -173,10 +176,14 @@ class TrackedObjects:
 
 @dataclass
 class Runtime:
-    kube: KubeClient
-    http: aiohttp.ClientSession
-    datastores: DataStoreClients
-    targets: TargetCache  # replicas and HPA ownership, from watch caches where current
+    """The outside world through the seams of handlers/ports.py: the adapters in the
+    operator, in-memory fakes in unit tests."""
+
+    kube: Cluster
+    datastores: DataStores
+    targets: ScaleClient  # replicas and HPA ownership, from watch caches where current
+    metrics_sources: MetricsSources  # a policy's Prometheus
+    silencers: Silencers  # a policy's Alertmanager
     egress: EgressPolicy = field(default_factory=EgressPolicy)  # where policies may point
     days: DayStore = field(default_factory=DayStore)
     tracked: TrackedObjects = field(default_factory=TrackedObjects)

@@ -9,6 +9,7 @@ import gc
 import itertools
 import logging
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -16,10 +17,12 @@ import aiohttp
 import kopf
 
 from wedsync_operator import metrics
+from wedsync_operator.adapters.alertmanager import AlertmanagerClient
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.egress import GuardedResolver
 from wedsync_operator.adapters.kube import KubeClient, KubeError
 from wedsync_operator.adapters.kube_watch import TargetCache
+from wedsync_operator.adapters.prometheus import PrometheusClient
 from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.handlers import work
 from wedsync_operator.handlers.runtime import Logger, Runtime
@@ -115,18 +118,21 @@ async def operator_configure(
             "no --allow-endpoint given: policies may point the operator at any host "
             "(link-local and metadata addresses excepted)"
         )
+    # Every address a policy's URL resolves to is checked before a connection opens.
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=GuardedResolver()))
+    # Redis clients and asyncpg pools, one per URL/DSN, made on first use.
+    datastores = DataStoreClients(socket_timeout_s=10.0)
+    targets = TargetCache(
+        kube, enabled=bool(memo.get("watch_targets", True)), observer=metrics.observe_target_read
+    )
+    memo.adapters = Adapters(kube, http, datastores, targets)
     memo.runtime = Runtime(
         kube=kube,
-        # Every address a policy's URL resolves to is checked before a connection opens.
-        http=aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=GuardedResolver())),
         egress=egress,
-        # Redis clients and asyncpg pools, one per URL/DSN, made on first use.
-        datastores=DataStoreClients(socket_timeout_s=10.0),
-        targets=TargetCache(
-            kube,
-            enabled=bool(memo.get("watch_targets", True)),
-            observer=metrics.observe_target_read,
-        ),
+        datastores=datastores,
+        targets=targets,
+        metrics_sources=partial(PrometheusClient, http, observer=metrics.observe_query),
+        silencers=partial(AlertmanagerClient, http),
     )
     runtime = memo.runtime
     runtime.scheduler = Scheduler(
@@ -141,6 +147,17 @@ async def operator_configure(
         logger.info("metrics on :%s/metrics", port)
     if not settings.peering.standalone and settings.peering.name:
         await wait_for_peering(kube, settings.peering.name, memo.get("namespaces") or (), logger)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The clients made at start-up, closed at clean-up (the runtime sees them through
+    handlers/ports.py)."""
+
+    kube: KubeClient
+    http: aiohttp.ClientSession
+    datastores: DataStoreClients
+    targets: TargetCache
 
 
 def peering_paths(name: str, namespaces: Any) -> list[str]:
@@ -169,14 +186,15 @@ async def wait_for_peering(kube: KubeClient, name: str, namespaces: Any, logger:
 @kopf.on.cleanup(id="operator_cleanup")
 async def operator_cleanup(*, memo: Any, **_: Any) -> None:
     runtime: Runtime | None = memo.get("runtime")
+    adapters: Adapters | None = memo.get("adapters")
     tasks = [memo.get("gc_upkeep"), runtime.scheduler_loop if runtime else None]
     for task in tasks:
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    if runtime is not None:
-        await runtime.targets.close()
-        await runtime.datastores.aclose(timeout_s=10.0)
-        await runtime.http.close()
-        await runtime.kube.close()
+    if adapters is not None:
+        await adapters.targets.close()
+        await adapters.datastores.aclose(timeout_s=10.0)
+        await adapters.http.close()
+        await adapters.kube.close()
