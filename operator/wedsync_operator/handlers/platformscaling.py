@@ -43,6 +43,16 @@ from wedsync_operator.engine.replicas import (
     scale_order,
     scale_steps,
 )
+from wedsync_operator.engine.report import (
+    MetricsReport,
+    evaluation_status,
+    generation_of,
+    invalid_status,
+    mode_condition,
+    paused_conditions,
+    policy_conditions,
+    spec_is_unseen,
+)
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import (
     Condition,
@@ -64,7 +74,6 @@ from wedsync_operator.handlers.runtime import (
     Logger,
     LoopMemory,
     Runtime,
-    spec_is_unseen,
     utcnow,
 )
 from wedsync_operator.model import (
@@ -207,6 +216,10 @@ class _Observed:
     errors: dict[str, PrometheusError]
     health: dict[str, float | None]
 
+    def report(self) -> MetricsReport:
+        errors = {n: (e.reason, e.message) for n, e in self.errors.items()}
+        return MetricsReport(self.samples, errors)
+
 
 async def evaluate(
     runtime: Runtime,
@@ -224,7 +237,7 @@ async def evaluate(
     now = utcnow()
     namespace, name = str(body.metadata.namespace), body.metadata.name
     uid = str(body.metadata.get("uid") or "")
-    generation = int(body.metadata.get("generation") or 0)
+    generation = generation_of(body)
     previous = memory.previous(body)
     if memory.status is None:  # the first evaluation since the operator started
         previous = resumed(previous, now)
@@ -247,16 +260,7 @@ async def evaluate(
         if switch is not None:
             owed.append(switch)
         unposted = await _post_events(runtime, body, owed, logger)
-        conditions = [
-            condition(
-                "Ready",
-                "False",
-                "Paused",
-                "spec.paused is true: nothing is decided or patched",
-                generation,
-            ),
-            _mode_condition(mode, generation),
-        ]
+        conditions = paused_conditions(mode, generation)
         extra: dict[str, Any] = {"pendingEvents": _events_status(unposted)}
         await _write_status(runtime, body, memory, now, generation, mode, conditions, extra)
         metrics.EVALUATIONS.labels(result="paused").inc()
@@ -391,8 +395,11 @@ async def evaluate(
         publish.cancel()  # a failed evaluation retries it
         raise
 
-    conditions = _conditions(policy, decision.decisions, scales, floor_notes, observed, generation)
-    conditions.append(_mode_condition(mode, generation))
+    unreadable = {n: str(e) for n, e in scales.items() if isinstance(e, KubeError)}
+    conditions = policy_conditions(
+        policy, decision.decisions, unreadable, floor_notes, observed.report(), generation
+    )
+    conditions.append(mode_condition(mode, generation))
     conditions.extend(published)
     extra = {
         "consecutiveFailures": failures,
@@ -496,7 +503,7 @@ async def _data_tier(
     conditions: list[Condition] = []
     events: list[OwedEvent] = []
     name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
-    generation = int(body.metadata.get("generation") or 0)
+    generation = generation_of(body)
     couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
     if couples is not None:
         block = await datatier.warm(
@@ -639,85 +646,6 @@ async def _apply(
     return True
 
 
-def _mode_condition(mode: ModeResolution, generation: int) -> Condition:
-    return condition(
-        "WeddingDayMode", "True" if mode.on else "False", mode.reason, mode.message, generation
-    )
-
-
-def _conditions(
-    policy: PlatformScaling,
-    decisions: Iterable[Decision],
-    scales: Mapping[str, Scale | KubeError],
-    hpa: list[str],
-    observed: _Observed,
-    generation: int,
-) -> list[Condition]:
-    decisions = list(decisions)
-    broken = {n: e for n, e in scales.items() if isinstance(e, KubeError)}
-    if broken:
-        ready = condition(
-            "Ready",
-            "False",
-            "TargetUnavailable",
-            "; ".join(f"{n}: {e}" for n, e in broken.items()),
-            generation,
-        )
-    else:
-        ready = condition(
-            "Ready",
-            "True",
-            "Evaluated",
-            f"{len(decisions)} of {len(policy.targets)} targets evaluated",
-            generation,
-        )
-    if not policy.metrics:
-        available = condition(
-            "MetricsAvailable", "Unknown", "NoMetrics", "no metrics configured", generation
-        )
-    elif observed.errors:
-        first = next(iter(observed.errors.values()))
-        available = condition(
-            "MetricsAvailable",
-            "False",
-            first.reason,
-            "; ".join(f"{n}: {e.message}" for n, e in observed.errors.items()),
-            generation,
-        )
-    elif missing := [n for n, v in observed.samples.items() if v is None]:
-        available = condition(
-            "MetricsAvailable",
-            "False",
-            "NoSamples",
-            f"no usable sample (empty, NaN or stale) for {', '.join(missing)}",
-            generation,
-        )
-    else:
-        available = condition(
-            "MetricsAvailable", "True", "SamplesRead", "every metric returned a sample", generation
-        )
-    limited = [d for d in decisions if d.limited]
-    if hpa:
-        scaling = condition("ScalingLimited", "True", "HPAOwnsTarget", "; ".join(hpa), generation)
-    elif limited:
-        scaling = condition(
-            "ScalingLimited",
-            "True",
-            limited[0].reason.value,
-            "; ".join(d.message for d in limited),
-            generation,
-        )
-    else:
-        scaling = condition(
-            "ScalingLimited",
-            "False",
-            "WithinLimits",
-            "no target is held back by a limit",
-            generation,
-        )
-    return [ready, available, scaling]
-
-
 async def _write_status(
     runtime: Runtime,
     body: kopf.Body,
@@ -728,13 +656,7 @@ async def _write_status(
     conditions: list[Condition],
     extra: dict[str, Any],
 ) -> None:
-    status = {
-        **mode_fields(mode),
-        "observedGeneration": generation,
-        "lastEvaluationTime": format_instant(now),
-        "conditions": merge_conditions(memory.previous(body).get("conditions"), conditions, now),
-        **extra,
-    }
+    status = evaluation_status(memory.previous(body), mode, generation, now, conditions, extra)
     candidate = memory.merged(status)
     if not status_write_due(candidate, memory.written, memory.refresh_at, now):
         memory.kept(status)
@@ -770,7 +692,7 @@ async def _write_intent(
     status = {
         **mode_fields(mode),
         "conditions": merge_conditions(
-            previous.get("conditions"), [_mode_condition(mode, generation)], now
+            previous.get("conditions"), [mode_condition(mode, generation)], now
         ),
         "targets": [entries[t.name] for t in policy.targets if t.name in entries],
         "pendingEvents": _events_status(owed),
@@ -804,17 +726,9 @@ async def _report_invalid(
     memory: LoopMemory,
 ) -> None:
     """Ready=False with every field error; targets are left exactly as they are."""
-    message = "; ".join(str(e) for e in exc.errors)
-    if previous.get("observedGeneration") != generation:
+    status, message, warn = invalid_status(exc.errors, previous, generation, now)
+    if warn:
         kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
-    status = {
-        "observedGeneration": generation,
-        "conditions": merge_conditions(
-            previous.get("conditions"),
-            [condition("Ready", "False", "InvalidSpec", message, generation)],
-            now,
-        ),
-    }
     await _patch(runtime, body, memory, status, now)
     metrics.EVALUATIONS.labels(result="invalid").inc()
 
@@ -836,7 +750,7 @@ async def _publish_mode(
     pre-scale must not wait on it. It is retried at each evaluation until written.
     """
     cm = policy.wedding_day.mode_config_map
-    generation = int(body.metadata.get("generation") or 0)
+    generation = generation_of(body)
     name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
     if policy.dry_run:
         message = would_publish(cm, mode)

@@ -239,13 +239,3 @@ class Runtime:
         if self.scheduler is not None:
             self.scheduler.forget(key)
         return self.tracked.untrack(key)
-
-
-def spec_is_unseen(body: Mapping[str, Any]) -> bool:
-    """True when the object's spec changed since the operator last wrote its status.
-
-    Wakes an object's work on spec changes only: its own status writes (which do not
-    bump metadata.generation) must not wake it again.
-    """
-    generation = (body.get("metadata") or {}).get("generation")
-    return bool(generation != (body.get("status") or {}).get("observedGeneration"))

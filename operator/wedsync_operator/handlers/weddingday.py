@@ -16,6 +16,7 @@ import kopf
 from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.adapters.kube_slots import Urgency
+from wedsync_operator.engine.report import generation_of, generation_unseen, spec_is_unseen
 from wedsync_operator.engine.schedule import (
     MODE_PHASES,
     Phase,
@@ -31,7 +32,6 @@ from wedsync_operator.handlers.runtime import (
     Logger,
     LoopMemory,
     Runtime,
-    spec_is_unseen,
     utcnow,
 )
 from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_day
@@ -138,7 +138,7 @@ async def _step(
         phase, error = Phase.FAILED, str(exc)
 
     previous = memory.previous(body)
-    generation = int((body.get("metadata") or {}).get("generation") or 0)
+    generation = generation_of(body)
     message = _describe(phase, body, error)
     status = wedding_day_status(
         phase=phase,
@@ -152,7 +152,7 @@ async def _step(
     )
     changed = (
         previous.get("phase") != status["phase"]
-        or previous.get("observedGeneration") != generation
+        or generation_unseen(previous, generation)
         or previous.get("nextTransition") != status["nextTransition"]
     )
     switched = previous.get("phase") != phase.value
@@ -179,7 +179,7 @@ async def _step(
         if switched:
             metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
         # A day that stays Failed through an edit still says what is wrong now.
-        refailed = phase is Phase.FAILED and previous.get("observedGeneration") != generation
+        refailed = phase is Phase.FAILED and generation_unseen(previous, generation)
         if switched or refailed:
             kopf.event(
                 body,
