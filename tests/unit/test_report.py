@@ -10,9 +10,12 @@ from wedsync_operator.engine.report import (
     generation_unseen,
     invalid_status,
     policy_conditions,
+    silence_report,
     spec_is_unseen,
+    warming_report,
 )
 from wedsync_operator.model import parse_platform_scaling
+from wedsync_operator.model.status import PolicyStatus
 
 NOW = datetime(2026, 6, 6, 12, 0, tzinfo=UTC)
 
@@ -80,3 +83,26 @@ def test_only_a_spec_change_is_unseen_not_a_status_write() -> None:
     assert not spec_is_unseen(body)
     assert spec_is_unseen({"metadata": {"generation": 3}, "status": {"observedGeneration": 2}})
     assert generation_unseen({}, 1)
+
+
+def test_a_warming_outcome_posts_one_event_not_one_per_retry() -> None:
+    block = {"reason": "WarmingFailed", "message": "Redis down"}
+    assert warming_report(None, block, "p", "uid") is not None
+    assert warming_report(block, dict(block), "p", "uid") is None
+
+
+def test_a_silence_failure_warns_once_and_success_counts_the_silences() -> None:
+    cond, event = silence_report(
+        None, "AlertmanagerTimeout: 5s", PolicyStatus.parse({}), "p", "u", 1
+    )
+    assert (cond["status"], cond["reason"]) == ("False", "AlertmanagerError")
+    assert event is not None and event.reason == "SilenceFailed"
+    reported = PolicyStatus.parse({"conditions": [cond]})
+    assert silence_report(None, "AlertmanagerTimeout: 5s", reported, "p", "u", 1)[1] is None
+    ok, none = silence_report(["a", "b"], None, reported, "p", "u", 1)
+    assert (ok["status"], ok["reason"], none) == ("True", "SilencesActive", None)
+
+
+def test_a_hand_edited_status_reads_as_empty_fields() -> None:
+    seen = PolicyStatus.parse({"consecutiveFailures": "many", "targets": "web", "silences": 3})
+    assert (seen.consecutive_failures, dict(seen.targets), seen.silences) == (0, {}, ())

@@ -9,14 +9,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from wedsync_operator.engine.dryrun import DRY_RUN
+from wedsync_operator.engine.intent import OwedEvent, owed_event, warming_event
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision
 from wedsync_operator.engine.schedule import format_instant
-from wedsync_operator.engine.status import Condition, condition, merge_conditions, mode_fields
+from wedsync_operator.engine.status import (
+    Condition,
+    already_reported,
+    condition,
+    merge_conditions,
+    mode_fields,
+)
+from wedsync_operator.model.status import PolicyStatus
 from wedsync_operator.model.types import PlatformScaling
 
 __all__ = [
     "MetricsReport",
+    "dry_run_silence_report",
     "evaluation_status",
     "generation_of",
     "generation_unseen",
@@ -24,7 +34,9 @@ __all__ = [
     "mode_condition",
     "paused_conditions",
     "policy_conditions",
+    "silence_report",
     "spec_is_unseen",
+    "warming_report",
 ]
 
 
@@ -154,3 +166,51 @@ def invalid_status(
         ),
     }
     return status, message, generation_unseen(previous, generation)
+
+
+def warming_report(
+    before: Mapping[str, Any] | None, block: Mapping[str, Any], name: str, uid: str
+) -> OwedEvent | None:
+    """One Event per warming outcome, not one per retry: status shows the current state."""
+    before = before or {}
+    if (before.get("reason"), before.get("message")) == (block.get("reason"), block.get("message")):
+        return None
+    return warming_event(name, uid, block)
+
+
+def dry_run_silence_report(
+    message: str, seen: PolicyStatus, name: str, uid: str, generation: int
+) -> tuple[Condition, OwedEvent | None]:
+    """What a dry run says about the silences it would make; its Event once."""
+    cond = condition("AlertsSilenced", "False", DRY_RUN, message, generation)
+    if already_reported(seen.raw, "AlertsSilenced", message):
+        return cond, None
+    return cond, owed_event(name, uid, "Normal", DRY_RUN, message)
+
+
+def silence_report(
+    ids: Sequence[str] | None,
+    error: str | None,
+    seen: PolicyStatus,
+    name: str,
+    uid: str,
+    generation: int,
+) -> tuple[Condition, OwedEvent | None]:
+    """The AlertsSilenced condition after a reconciliation, and the Warning a new failure
+    owes (a failure retried at each evaluation posts one)."""
+    if error is not None:
+        cond = condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
+        if already_reported(seen.raw, "AlertsSilenced", error):
+            return cond, None
+        return cond, owed_event(name, uid, "Warning", "SilenceFailed", error)
+    count = len(ids or [])
+    return (
+        condition(
+            "AlertsSilenced",
+            "True" if count else "False",
+            "SilencesActive" if count else "NoSilences",
+            f"{count} Alertmanager silence(s) for non-critical alerts",
+            generation,
+        ),
+        None,
+    )

@@ -32,7 +32,6 @@ from wedsync_operator.engine.intent import (
     pending_scales,
     settle_states,
     unapplied_state,
-    warming_event,
 )
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
 from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
@@ -45,13 +44,16 @@ from wedsync_operator.engine.replicas import (
 )
 from wedsync_operator.engine.report import (
     MetricsReport,
+    dry_run_silence_report,
     evaluation_status,
     generation_of,
     invalid_status,
     mode_condition,
     paused_conditions,
     policy_conditions,
+    silence_report,
     spec_is_unseen,
+    warming_report,
 )
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import (
@@ -84,6 +86,7 @@ from wedsync_operator.model import (
 )
 from wedsync_operator.model.endpoints import resolve_endpoints
 from wedsync_operator.model.observations import Autoscaler, Scale
+from wedsync_operator.model.status import PolicyStatus
 from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, WeddingDayPolicy
 
 PLURAL = "platformscalings"
@@ -241,6 +244,7 @@ async def evaluate(
     previous = memory.previous(body)
     if memory.status is None:  # the first evaluation since the operator started
         previous = resumed(previous, now)
+    seen = PolicyStatus.parse(previous)
 
     try:
         policy = resolve_endpoints(parse_platform_scaling(body), runtime.egress)
@@ -278,7 +282,7 @@ async def evaluate(
             _read_scales(runtime, policy),
             _hpa_owners(runtime, policy),
         )
-        failures = int(previous.get("consecutiveFailures") or 0)
+        failures = seen.consecutive_failures
         metrics_ok = not observed.errors and all(v is not None for v in observed.samples.values())
         failures = 0 if metrics_ok else failures + 1
 
@@ -310,19 +314,16 @@ async def evaluate(
         if gates:
             decision = decide(policy, states, observed.samples, mode, failures, gates, now)
 
-        previous_targets = {t.get("name"): t for t in previous.get("targets") or ()}
         # A target that could not be read keeps its entry, baseline included: a floor must
         # never be re-derived from a count this policy raised.
         entries: dict[str, dict[str, Any]] = {
-            t.name: dict(previous_targets[t.name])
-            for t in policy.targets
-            if t.name in previous_targets
+            t.name: dict(seen.targets[t.name]) for t in policy.targets if t.name in seen.targets
         }
         for d in decision.decisions:
             entries[d.target] = target_status(
                 d,
                 unapplied_state(d, decision, states),
-                previous_targets.get(d.target) or {},
+                seen.target(d.target),
                 applied=False,
                 now=now,
             )
@@ -373,7 +374,7 @@ async def evaluate(
         floor_notes = [*floors.notes, *(e for e in floor_errors if e is not None)]
         for d in scale_order(decision.decisions):
             applied = applied_by_target[d.target]
-            before = previous_targets.get(d.target) or {}
+            before = seen.target(d.target)
             if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
                 kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
             if d.changed and applied:
@@ -416,7 +417,7 @@ async def evaluate(
     extra["replicaSummary"] = replica_summary(extra["targets"])
     # After the tiers are scaled (database, cache, app), as DESIGN orders it.
     data_status, data_conditions, data_events = await _data_tier(
-        runtime, body, policy, days, mode, previous, memory, now
+        runtime, body, policy, days, mode, seen, memory, now
     )
     extra.update(data_status)
     conditions.extend(data_conditions)
@@ -493,7 +494,7 @@ async def _data_tier(
     policy: PlatformScaling,
     days: list[WeddingDay],
     mode: ModeResolution,
-    previous: Mapping[str, Any],
+    seen: PolicyStatus,
     memory: LoopMemory,
     now: datetime,
 ) -> tuple[dict[str, Any], list[Condition], list[OwedEvent]]:
@@ -507,47 +508,30 @@ async def _data_tier(
     couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
     if couples is not None:
         block = await datatier.warm(
-            runtime, policy, couples, previous.get("cacheWarming"), now, dry_run=policy.dry_run
+            runtime, policy, couples, seen.cache_warming, now, dry_run=policy.dry_run
         )
         if block is not None:
             out["cacheWarming"] = block
-            before = previous.get("cacheWarming") or {}
-            # One Event per outcome, not one per retry: status shows the current state.
-            if (before.get("reason"), before.get("message")) != (
-                block.get("reason"),
-                block.get("message"),
-            ):
-                events.append(warming_event(name, uid, block))
+            if (event := warming_report(seen.cache_warming, block, name, uid)) is not None:
+                events.append(event)
     silence_alerts = policy.wedding_day.silence_alerts
     if silence_alerts is not None and policy.dry_run:
         message = would_silence(silence_alerts, mode)
-        if not already_reported(previous, "AlertsSilenced", message):
-            events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
-        conditions.append(condition("AlertsSilenced", "False", DRY_RUN, message, generation))
-    elif silence_alerts is not None and (mode.on or previous.get("silences")):
+        cond, event = dry_run_silence_report(message, seen, name, uid, generation)
+        conditions.append(cond)
+        events.extend(e for e in [event] if e is not None)
+    elif silence_alerts is not None and (mode.on or seen.silences):
         # Alertmanager is the record (engine/silences.py): a restart lists the policy's
         # silences and creates none twice, so the reconciliation is safe at any instant.
         key = (mode.mode.value, format_instant(mode.until) if mode.until else "")
         if memory.silenced_for != key:
             ids, error = await datatier.sync_silences(runtime, policy, mode, now)
-            if error is not None:
-                if not already_reported(previous, "AlertsSilenced", error):
-                    events.append(owed_event(name, uid, "Warning", "SilenceFailed", error))
-                conditions.append(
-                    condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
-                )
-            else:
+            cond, event = silence_report(ids, error, seen, name, uid, generation)
+            conditions.append(cond)
+            events.extend(e for e in [event] if e is not None)
+            if error is None:
                 memory.silenced_for = key
                 out["silences"] = ids or []
-                conditions.append(
-                    condition(
-                        "AlertsSilenced",
-                        "True" if ids else "False",
-                        "SilencesActive" if ids else "NoSilences",
-                        f"{len(ids or [])} Alertmanager silence(s) for non-critical alerts",
-                        generation,
-                    )
-                )
     return out, conditions, events
 
 
