@@ -321,7 +321,9 @@ async def test_finish_cancels_work_that_outlasts_its_timeout() -> None:
     assert cancelled.is_set() and scheduler.busy == 0
 
 
-async def test_work_that_returns_an_urgent_due_time_goes_ahead_of_routine_work_due_earlier() -> None:
+async def test_work_that_returns_an_urgent_due_time_goes_ahead_of_routine_work_due_earlier() -> (
+    None
+):
     order: list[str] = []
     first = time.time() + 0.05
 
