@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from wedsync_operator.handlers.settings import (
     FULL_COLLECTION_EVERY_SECONDS,
     full_collection_due,
     gc_step,
+    release_free_memory,
 )
 
 
@@ -53,3 +55,10 @@ def test_the_first_full_collection_comes_ten_minutes_after_start_then_hourly() -
     then = 100.0 + first
     assert not full_collection_due(100.0, last_full=then, now=then + 3599)
     assert full_collection_due(100.0, last_full=then, now=then + 3600)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's malloc_trim")
+def test_free_heap_memory_is_given_back_to_the_system_with_glibc() -> None:
+    garbage = [bytes(1 << 20) for _ in range(8)]
+    del garbage
+    assert release_free_memory() is True

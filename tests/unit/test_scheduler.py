@@ -10,7 +10,7 @@ import time
 import pytest
 
 from wedsync_operator.aiokits.agenda import Agenda
-from wedsync_operator.aiokits.scheduler import Scheduler
+from wedsync_operator.aiokits.scheduler import Due, Scheduler
 
 
 def test_keys_come_due_in_time_order() -> None:
@@ -319,3 +319,28 @@ async def test_finish_cancels_work_that_outlasts_its_timeout() -> None:
     loop.cancel()
 
     assert cancelled.is_set() and scheduler.busy == 0
+
+
+async def test_work_that_returns_an_urgent_due_time_goes_ahead_of_routine_work_due_earlier() -> (
+    None
+):
+    order: list[str] = []
+    first = time.time() + 0.05
+
+    async def work(key: str, urgent: bool) -> float | Due | None:
+        order.append(key)
+        if key == "day" and len(order) == 1:
+            return Due(first + 0.01, urgent=True)  # its phase change, known in advance
+        await asyncio.sleep(0.02)
+        return None
+
+    scheduler: Scheduler[str] = Scheduler(work, workers=1)
+    scheduler.now("day", urgent=False)
+    for n in range(5):  # a backlog of first turns, all due before the phase change
+        scheduler.at(f"policy-{n}", first)
+    loop = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.3)
+    loop.cancel()
+
+    assert order[:2] == ["day", "policy-0"]
+    assert order.index("day", 1) == 2  # right after the turn in progress at its instant

@@ -2,8 +2,9 @@
 due (or until it is told of an earlier one), then hands due keys to a bounded pool.
 
 ``work(key, urgent)`` does one piece of work (evaluate a policy, bring a day's phase up
-to date; ``urgent`` when a wake-up brought it) and returns when the key is next due, or
-None to leave it off the agenda. A key is never
+to date; ``urgent`` when a wake-up brought it) and returns when the key is next due (a
+wall-clock time, or a ``Due`` that is urgent then), or None to leave it off the agenda.
+A key is never
 worked on twice at once: one that falls due while it runs is taken again as soon as it
 ends. A ``work`` that raises is logged and tried again after ``retry_seconds`` (the work
 functions report their own errors; this is the last resort that keeps the loop alive).
@@ -18,21 +19,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from wedsync_operator.aiokits.agenda import Agenda
 
-__all__ = ["Scheduler"]
+__all__ = ["Due", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
 
+@dataclass(frozen=True)
+class Due:
+    """When a key is next due, and whether it is urgent then: a day's phase change is
+    known in advance, and at that instant it must go ahead of a backlog of routine work
+    that fell due earlier (a restarted operator's first turn over every object)."""
+
+    at: float
+    urgent: bool = False
+
+
 class Scheduler(Generic[K]):
     def __init__(
         self,
-        work: Callable[[K, bool], Awaitable[float | None]],
+        work: Callable[[K, bool], Awaitable[float | Due | None]],
         *,
         workers: int,
         clock: Callable[[], float] = time.time,
@@ -132,7 +144,7 @@ class Scheduler(Generic[K]):
         self._running[key] = asyncio.create_task(self._one(key, urgent), name=f"work {key}")
 
     async def _one(self, key: K, urgent: bool) -> None:
-        nxt: float | None
+        nxt: float | Due | None
         try:
             nxt = await self._work(key, urgent)
         except asyncio.CancelledError:
@@ -149,5 +161,7 @@ class Scheduler(Generic[K]):
         again = self._again.pop(key, None)
         if again is not None:
             self.agenda.schedule(key, self._clock(), urgent=again)
-        if nxt is not None:
+        if isinstance(nxt, Due):
+            self.agenda.schedule_by(key, nxt.at, urgent=nxt.urgent)
+        elif nxt is not None:
             self.agenda.schedule_by(key, nxt)

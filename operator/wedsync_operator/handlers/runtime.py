@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -110,19 +110,38 @@ class Acting:
             self.gate.clear()
 
 
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a body the work reads: all but ``metadata.managedFields``, which no
+    handler reads and which is the largest part of a body our status writes touched."""
+    raw = dict(body)
+    meta = raw.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        raw["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+    return raw
+
+
 @dataclass
 class Tracked:
     """An object the scheduler works on: its newest body (from kopf's watch events), kopf's
     logger for it (its lines become the object's Events at ``posting.level``), what its
-    work remembers between two turns, and the class of its API requests."""
+    work remembers between two turns, and the class of its API requests.
 
-    body: kopf.Body
+    The body is kept as a plain dict (``slim``), wrapped in a ``kopf.Body`` at each read:
+    a kopf.Body is a reference cycle, and one replaced after it was frozen out of the
+    collector's scans (handlers/settings.py) stayed in memory with its whole body until
+    the next full collection (docs/decisions/0002-memory.md)."""
+
+    raw: dict[str, Any]
     logger: Logger
     memory: LoopMemory = field(default_factory=LoopMemory)
     urgency: Urgency = field(default_factory=Urgency)
     # A policy's first turn after it is tracked comes back at a random point of its
     # interval (handlers/platformscaling.py).
     first_turn: bool = True
+
+    @property
+    def body(self) -> kopf.Body:
+        return kopf.Body(cast(kopf.RawBody, self.raw))
 
 
 @dataclass
@@ -139,13 +158,13 @@ class TrackedObjects:
     def __len__(self) -> int:
         return len(self.by_key)
 
-    def track(self, key: Key, body: kopf.Body, logger: Logger) -> bool:
+    def track(self, key: Key, body: Mapping[str, Any], logger: Logger) -> bool:
         """Keep the newest body of ``key``; True when the key is new."""
         known = self.by_key.get(key)
         if known is not None:
-            known.body = body
+            known.raw = slim(body)
             return False
-        self.by_key[key] = Tracked(body, logger)
+        self.by_key[key] = Tracked(slim(body), logger)
         kind, namespace, name = key
         if kind == "ps":
             self.policies.setdefault(namespace, set()).add(name)
@@ -170,7 +189,11 @@ class TrackedObjects:
         if selector is None:
             return keys
         return [
-            k for k in keys if selector_matches(selector, self.by_key[k].body.metadata.labels or {})
+            k
+            for k in keys
+            if selector_matches(
+                selector, (self.by_key[k].raw.get("metadata") or {}).get("labels") or {}
+            )
         ]
 
 

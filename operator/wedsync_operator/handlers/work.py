@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wedsync_operator.aiokits.scheduler import Due
 from wedsync_operator.handlers.platformscaling import platformscaling_step
 from wedsync_operator.handlers.runtime import Key, Runtime
 from wedsync_operator.handlers.weddingday import weddingday_step
@@ -11,7 +12,7 @@ from wedsync_operator.handlers.weddingday import weddingday_step
 WORKERS = 64
 
 
-async def run_one(runtime: Runtime, key: Key, urgent: bool) -> float | None:
+async def run_one(runtime: Runtime, key: Key, urgent: bool) -> float | Due | None:
     """One piece of work for ``key`` (``urgent``: a wake-up brought it); when it is next
     due (wall clock), or None."""
     kind, namespace, name = key
