@@ -255,7 +255,8 @@ def _wall_time(value: Any) -> t.WallTime:
 
 
 def _decimal(value: Any) -> float:
-    if isinstance(value, int) and not isinstance(value, bool):
+    # An integer past a float's range (10**400) is refused like any other bad number.
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**1023:
         return float(value)
     if (
         isinstance(value, str)
