@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from wedsync_operator.adapters.alertmanager import AlertmanagerError
 from wedsync_operator.adapters.datastores import DataStoreError
@@ -58,6 +58,7 @@ from wedsync_operator.model.types import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 async def _secret_url(runtime: Runtime, namespace: str, ref: SecretKeyRef) -> str:
@@ -187,16 +188,10 @@ async def redis_gate_verdict(
     store: RedisStore, safety: RedisSafety, required_replicas: int
 ) -> GateVerdict:
     """The cache tier's safety gate, fail closed: the engine's verdict on the primary's
-    replication state, or a failed verdict when Redis cannot be asked. Never raises for
-    a Redis problem, so a caller can gather it with other gates."""
-    try:
-        info = await store.replication(timeout_s=safety.timeout.total_seconds())
-    except DataStoreError as exc:
-        return unreachable_verdict(Store.REDIS, exc.message, exc.reason)
-    except Exception as exc:
-        # A safety gate fails closed even on a bug; the traceback goes to the log.
-        logger.exception("the Redis safety check failed unexpectedly")
-        return unreachable_verdict(Store.REDIS, type(exc).__name__, "RedisCheckFailed")
+    replication state, or a failed verdict when Redis cannot be asked."""
+    info = await _replication(Store.REDIS, store.replication(timeout_s=_seconds(safety)))
+    if isinstance(info, GateVerdict):
+        return info
     return redis_gate(info, required_replicas, safety.max_offset_lag)
 
 
@@ -204,19 +199,30 @@ async def postgres_gate_verdict(
     store: PostgresStore, safety: PostgresSafety, required_replicas: int
 ) -> GateVerdict:
     """The database tier's safety gate, fail closed: the engine's verdict on
-    ``pg_stat_replication``, or a failed verdict when Postgres cannot be asked. Never
-    raises for a Postgres problem, so a caller can gather it with other gates."""
-    try:
-        replicas = await store.replication(timeout_s=safety.timeout.total_seconds())
-    except DataStoreError as exc:
-        return unreachable_verdict(Store.POSTGRES, exc.message, exc.reason)
-    except Exception as exc:
-        # A safety gate fails closed even on a bug; the traceback goes to the log.
-        logger.exception("the Postgres safety check failed unexpectedly")
-        return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresCheckFailed")
+    ``pg_stat_replication``, or a failed verdict when Postgres cannot be asked."""
+    replicas = await _replication(Store.POSTGRES, store.replication(timeout_s=_seconds(safety)))
+    if isinstance(replicas, GateVerdict):
+        return replicas
     return postgres_gate(
         replicas, required_replicas, safety.max_replica_lag, safety.max_replica_lag_bytes
     )
+
+
+def _seconds(safety: RedisSafety | PostgresSafety) -> float:
+    return safety.timeout.total_seconds()
+
+
+async def _replication(store: Store, read: Awaitable[T]) -> T | GateVerdict:
+    """A store's replication state, or the failed verdict of a store that could not be
+    asked. Never raises for a store problem, so a caller can gather it with other gates."""
+    try:
+        return await read
+    except DataStoreError as exc:
+        return unreachable_verdict(store, exc.message, exc.reason)
+    except Exception as exc:
+        # A safety gate fails closed even on a bug; the traceback goes to the log.
+        logger.exception("the %s safety check failed unexpectedly", store.value)
+        return unreachable_verdict(store, type(exc).__name__, f"{store.value}CheckFailed")
 
 
 @dataclass(frozen=True)

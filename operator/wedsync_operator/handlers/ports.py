@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from wedsync_operator.adapters.alertmanager import AlertmanagerError
 from wedsync_operator.adapters.kube_slots import Urgency
 from wedsync_operator.adapters.postgres_store import CacheRows
 from wedsync_operator.adapters.prometheus import PrometheusError
@@ -21,7 +20,6 @@ from wedsync_operator.model.observations import (
 )
 
 __all__ = [
-    "AlertmanagerError",
     "Cluster",
     "DataStores",
     "MetricsSource",
