@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from kubernetes_asyncio import client, config
 
+from wedsync_operator.adapters.kube_credentials import Credentials, CredentialsError, load
 from wedsync_operator.adapters.kube_objects import autoscaler_of, hpa_target, scale_of
 from wedsync_operator.adapters.kube_slots import RequestSlots, Urgency
 from wedsync_operator.model.observations import Autoscaler, Scale
@@ -69,28 +69,27 @@ def api_base(api_version: str) -> str:
 
 
 class KubeClient:
-    """Credentials come from kubernetes_asyncio's loaders (in-cluster service account,
-    kubeconfig, token refresh); requests go through one aiohttp session of our own.
+    """Credentials from kube_credentials.py (service account, kubeconfig, token refresh);
+    requests through one aiohttp session of our own.
 
-    Why not kubernetes_asyncio's ``call_api``: its session is built with
-    ``trust_env=True``, so aiohttp reads the proxy environment and ``~/.netrc`` in a
-    worker thread on every request; with its serialization layer that was most of the
-    operator's CPU at 200 policies (py-spy, bench/scale.py). As kopf's own client does
-    by default, the environment's proxy settings are not read; a kubeconfig
+    Not kubernetes_asyncio's client: it read the proxy environment and ~/.netrc in a
+    thread on every request, most of the operator's CPU at 200 policies (py-spy).
+    As kopf's own client does, the proxy environment is not read; a kubeconfig
     ``proxy-url`` is honoured.
     """
 
-    def __init__(self, configuration: client.Configuration, *, timeout: float = 10.0) -> None:
-        self._config = configuration
-        self._host = str(configuration.host).rstrip("/")
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        timeout: float = 10.0,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self._host = credentials.server
         self._timeout = timeout
         self._plurals: dict[tuple[str, str], str] = {}
-        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-        if configuration.cert_file:
-            context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
-        if not configuration.verify_ssl:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
+        context = context or credentials.ssl_context()
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=context, limit=CONNECTIONS),
             trust_env=False,
@@ -100,8 +99,7 @@ class KubeClient:
             connector=aiohttp.TCPConnector(ssl=context, limit=0), trust_env=False
         )
         # Requests wait here for a connection; the timeout starts once one is free, so
-        # it measures the API server, not a burst of our own requests (10,000 days
-        # starting at once queue thousands of status writes).
+        # it measures the API server, not a burst of our own requests.
         self._slots = RequestSlots(CONNECTIONS, ORDINARY_WHILE_URGENT)
 
     @contextlib.contextmanager
@@ -125,18 +123,16 @@ class KubeClient:
         cls, *, request_timeout: float = 10.0, kubeconfig: str | None = None
     ) -> KubeClient:
         """In-cluster service account if present, else the kubeconfig (KUBECONFIG)."""
-        configuration = client.Configuration()
+
+        def read() -> tuple[Credentials, ssl.SSLContext]:
+            credentials = load(kubeconfig)
+            return credentials, credentials.ssl_context()
+
         try:
-            if kubeconfig:
-                raise config.ConfigException("a kubeconfig was given")
-            config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped upstream
-                client_configuration=configuration
-            )
-        except config.ConfigException:
-            await config.load_kube_config(
-                config_file=kubeconfig, client_configuration=configuration
-            )
-        return cls(configuration, timeout=request_timeout)
+            credentials, context = await asyncio.to_thread(read)
+        except (CredentialsError, OSError, ssl.SSLError) as exc:
+            raise KubeError("KubernetesCredentials", str(exc)) from None
+        return cls(credentials, timeout=request_timeout, context=context)
 
     async def close(self) -> None:
         await self._session.close()
@@ -146,16 +142,19 @@ class KubeClient:
         await asyncio.sleep(0.1)
 
     async def _authorization(self) -> dict[str, str]:
-        """The Authorization header, if any. Refreshes an expiring service-account or
-        exec token first (an exec plugin runs a process: callers bound it by a timeout)."""
-        token = await self._config.get_api_key_with_prefix("BearerToken")
-        return {"Authorization": token} if token else {}
+        """The Authorization header, if any. Reads a rotated service-account token or runs
+        an exec plugin again first (bounded by its own timeout)."""
+        try:
+            token = await self.credentials.bearer()
+        except (CredentialsError, OSError) as exc:
+            raise KubeError("KubernetesCredentials", str(exc)) from None
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _route(self) -> dict[str, Any]:
         """How a request reaches the server: a kubeconfig proxy-url, a TLS server name."""
         return {
-            "proxy": self._config.proxy or None,
-            "server_hostname": self._config.tls_server_name or None,
+            "proxy": self.credentials.proxy_url,
+            "server_hostname": self.credentials.tls_server_name,
         }
 
     async def request(

@@ -23,6 +23,7 @@ from wedsync_operator.adapters.alertmanager import AlertmanagerClient
 from wedsync_operator.adapters.clients import DataStoreClients
 from wedsync_operator.adapters.egress import GuardedResolver
 from wedsync_operator.adapters.kube import KubeClient, KubeError
+from wedsync_operator.adapters.kube_credentials import CredentialsError, load
 from wedsync_operator.adapters.kube_watch import TargetCache
 from wedsync_operator.adapters.prometheus import PrometheusClient
 from wedsync_operator.aiokits.scheduler import Scheduler
@@ -210,6 +211,32 @@ async def wait_for_peering(kube: KubeClient, name: str, namespaces: Any, logger:
                 if attempt % PEERING_REPORT_EVERY == 0:
                     logger.warning("waiting for the peering object before acting: %s", exc)
             await asyncio.sleep(PEERING_POLL_SECONDS)
+
+
+@kopf.on.login(id="operator_login")
+async def operator_login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf logs in with the credentials our own client uses (adapters/kube_credentials.py);
+    it calls this again when the server answers 401 (a rotated token)."""
+    try:
+        credentials = await asyncio.to_thread(load)
+        token = await credentials.bearer()
+    except (CredentialsError, OSError) as exc:
+        raise kopf.LoginError(str(exc)) from None
+    return kopf.ConnectionInfo(
+        server=credentials.server,
+        ca_path=None if credentials.ca_data else credentials.ca_file,
+        ca_data=credentials.ca_data,
+        insecure=credentials.insecure,
+        certificate_path=None if credentials.cert_data else credentials.cert_file,
+        certificate_data=credentials.cert_data,
+        private_key_path=None if credentials.key_data else credentials.key_file,
+        private_key_data=credentials.key_data,
+        scheme="Bearer" if token else None,
+        token=token,
+        default_namespace=credentials.namespace,
+        proxy_url=credentials.proxy_url,
+        expiration=credentials.expiration,
+    )
 
 
 @kopf.on.cleanup(id="operator_cleanup")
