@@ -34,12 +34,9 @@ VERSION = "v1alpha1"
 MERGE_PATCH = "application/merge-patch+json"
 # As kopf cuts them: longer Event messages are refused by some API servers.
 MAX_EVENT_MESSAGE = 1024
-# Requests in flight to the API server at once. More only lengthens the server's own
-# queue (on a busy server every request slows down) while an urgent request waits here.
+# Requests in flight to the API server at once, and ordinary ones while urgent ones wait
+# or run. Why: docs/decisions/0003-request-slots.md
 CONNECTIONS = 32
-# Ordinary requests in flight while urgent ones wait or run. The API server's CPU, not
-# its concurrency, bounds its throughput: fewer requests beside an activation's make
-# each of its round trips shorter, at little cost to the routine evaluations.
 ORDINARY_WHILE_URGENT = 8
 # A watch ends server-side after its timeoutSeconds; this much longer, the client gives
 # up on a connection that went silently dead.
@@ -105,9 +102,7 @@ class KubeClient:
     @contextlib.contextmanager
     def on_behalf_of(self, urgency: Urgency) -> Iterator[None]:
         """Requests made inside (and in tasks started inside) wait for a connection in
-        ``urgency``'s class: at 1,000 policies the periodic evaluations kept hundreds of
-        requests queued, and an activation waited behind all of them (40 s late in
-        bench/scale.py)."""
+        ``urgency``'s class (docs/decisions/0003-request-slots.md)."""
         token = _URGENCY.set(urgency)
         try:
             yield

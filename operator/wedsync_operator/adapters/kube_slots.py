@@ -1,5 +1,8 @@
 """Request limiting for the Kubernetes client: a bounded number of requests in flight,
-urgent callers (a policy woken by a day's phase change) served first."""
+urgent callers (a policy woken by a day's phase change) served first.
+
+Why: docs/decisions/0003-request-slots.md
+"""
 
 from __future__ import annotations
 
@@ -25,8 +28,7 @@ _Entry = tuple[asyncio.Future[bool], Urgency | None]
 class RequestSlots:
     """A semaphore that serves the waiters of an urgent caller before all others (FIFO
     within each class), and that, while urgent requests are waiting or in flight, lets at
-    most ``ordinary_while_urgent`` ordinary ones be in flight: on a busy API server each
-    request in flight slows every other, the urgent ones included."""
+    most ``ordinary_while_urgent`` ordinary ones be in flight."""
 
     def __init__(self, size: int, ordinary_while_urgent: int | None = None) -> None:
         self._free = size

@@ -182,7 +182,7 @@ async def platformscaling_step(
     if tracked is None:
         return None
     # A turn that comes at its interval is ordinary; a woken one is urgent: its API
-    # requests go ahead of the periodic evaluations' queue (adapters/kube_slots.py).
+    # requests go ahead of the periodic evaluations' (docs/decisions/0003-request-slots.md).
     tracked.urgency.urgent = urgent
     body, logger = tracked.body, tracked.logger
     started = time.monotonic()

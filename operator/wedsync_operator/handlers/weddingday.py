@@ -170,9 +170,9 @@ async def _step(
         runtime.wake_policies(namespace, day.policy_selector if day else None)
     if changed:
         try:
-            # The phase an SRE watches at the activation instant goes ahead of routine
-            # evaluations, as the policies' switch does (12 s late otherwise in
-            # bench/scale.py); a first Scheduled or a new nextTransition waits its turn.
+            # An activation's phase goes ahead of routine requests, as the policies'
+            # switch does; a first Scheduled or a new nextTransition waits its turn.
+            # Why: docs/decisions/0003-request-slots.md
             with runtime.kube.on_behalf_of(Urgency(urgent=activation)):
                 await runtime.kube.patch_status(PLURAL, namespace, name, status)
         except KubeError as exc:
