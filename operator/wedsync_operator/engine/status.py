@@ -196,10 +196,9 @@ def replica_summary(entries: Iterable[Mapping[str, Any]]) -> str:
 
 
 # What an evaluation refreshes even when nothing was decided differently: the heartbeat,
-# observed values and the targets' messages (they quote the values). Any write of a
-# PlatformScaling costs the API server a whole custom-resource update, about 15 ms of CPU
-# however small the patch (bench/api_economy.py), so these ride along with the next change
-# that matters, or with the periodic refresh.
+# observed values and the targets' messages (they quote the values). They ride along with
+# the next change that matters, or with the periodic refresh.
+# Why: docs/decisions/0004-status-write-throttling.md
 OBSERVED_FIELDS = frozenset({"lastEvaluationTime", "metrics", "healthScore", "recommendations"})
 OBSERVED_TARGET_FIELDS = frozenset({"message"})
 
@@ -243,7 +242,7 @@ def status_write_due(
 ) -> bool:
     """Whether a policy's new status must be written now: always the first time (after a
     restart too), at once when anything significant changed, else from ``refresh_at``
-    (the handler sets it a refresh period after each write)."""
+    (the handler sets it a refresh period after each write; docs/decisions/0004)."""
     if written is None or refresh_at is None or now >= refresh_at:
         return True
     return significant(status) != significant(written)

@@ -100,11 +100,7 @@ EVENT_COMPONENT = "wedsync-operator"
 CONFIG_MAP_MERGES = 5
 DEFAULT_MODE_CONFIG_MAP = WeddingDayPolicy().mode_config_map
 # An evaluation that changes nothing significant (engine/status.py) leaves the status as
-# it is for up to this long: at 1,000 policies, writing every evaluation's heartbeat and
-# observed values kept the API server busier than all other requests together
-# (bench/api_economy.py prints what a write costs it). Decisions, replica counts,
-# conditions, the mode and each new count in the stabilization history are written at
-# once.
+# it is for up to this long. Why: docs/decisions/0004-status-write-throttling.md
 STATUS_REFRESH = timedelta(minutes=5)
 HEALTH_KEYS = {
     "api_p95_seconds": "health:apiP95Seconds",
@@ -692,9 +688,7 @@ async def _patch(
         PLURAL, str(body.metadata.namespace), body.metadata.name, status
     )
     # The first refresh after start-up comes at a random point of the period's second
-    # half: policies that started together would otherwise refresh together ever after
-    # (1,000 writes within two minutes, every five minutes, on top of a Saturday's
-    # activations in bench/scale.py).
+    # half, so policies that started together do not refresh together ever after.
     period = STATUS_REFRESH * (random.uniform(0.5, 1.0) if first else 1.0)
     memory.wrote(status, refresh_at=now + period)
     metrics.STATUS_WRITES.labels(result="written").inc()

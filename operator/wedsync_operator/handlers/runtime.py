@@ -60,7 +60,7 @@ class LoopMemory:
     again). Only this work writes this status, so its copy is the newest; after a
     restart the object's status is the source. ``written`` is what the object holds
     since the last write, and ``refresh_at`` when a policy writes it again though
-    nothing significant changed (engine/status.py).
+    nothing significant changed (docs/decisions/0004-status-write-throttling.md).
     """
 
     # Packed as compact JSON, like Tracked's body: read into fresh dicts at each turn.
