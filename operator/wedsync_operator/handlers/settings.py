@@ -33,21 +33,11 @@ from wedsync_operator.model.endpoints import EgressPolicy
 
 PREFIX = "wedsync.io"
 FINALIZER = f"{PREFIX}/finalizer"
-# Python's full collections scan every object the collector tracks. With 10,000
-# WeddingDays watched (their bodies, daemons and parsed views) one took 1.6 s on average,
-# the event loop standing still, 32 times in the first ten minutes of bench/scale.py, and
-# each stop made activations late. Objects that have lived a few seconds are frozen out
-# of the scans (young garbage is collected first); once an hour everything is unfrozen
-# and collected, so garbage cycles among frozen objects are reclaimed within the hour
-# (the first time ten minutes after start).
-# Every 10 s, not every minute: the policies replace their status and kopf its bodies
-# within half a minute, so a minute's survivors still made 0.3 s full collections, six
-# in a 70-second burst of activations (bench/scale.py). A freeze costs next to nothing.
+# Survivors of the young collections are frozen out of full collections every 10 s;
+# everything is unfrozen and collected ten minutes after start, then hourly.
+# Why: docs/decisions/0005-frozen-gc.md
 FREEZE_EVERY_SECONDS = 10.0
 FULL_COLLECTION_EVERY_SECONDS = 3600.0
-# Start-up leaves much garbage (kopf's first listing of every object) that the freezes
-# would keep for an hour: 1.5 GiB instead of 0.9 GiB at 10,000 days in bench/scale.py.
-# The first full collection comes sooner, once start-up is over.
 FIRST_FULL_COLLECTION_AFTER_SECONDS = 600.0
 # How often a replica looks for its peering object at start, and how often it says so.
 PEERING_POLL_SECONDS = 1.0
@@ -89,11 +79,8 @@ _MALLOC_TRIM = _malloc_trim()
 def release_free_memory() -> bool:
     """Give the C heap's free pages back to the system; False where that is not possible.
 
-    glibc returns free memory on its own only from the top of its heap: the large
-    buffers freed after start-up (kopf's listing of every object, LIST pages, JSON
-    texts) lie under live objects and stayed resident, 66 of 292 MiB at 300 policies and
-    3,000 days (bench/scale.py; docs/decisions/0002-memory.md). A trim takes well under
-    a millisecond."""
+    glibc returns free memory on its own only from the top of its heap, so freed
+    start-up buffers stay resident. Why: docs/decisions/0002-memory.md"""
     if _MALLOC_TRIM is None:
         return False
     _MALLOC_TRIM(0)
