@@ -1,10 +1,7 @@
 """Watch caches of the scale targets and HorizontalPodAutoscalers of the namespaces
 that have policies: an evaluation reads replicas and HPA ownership from memory instead
-of a `GET …/scale` per target and an HPA LIST per evaluation.
-
-Why: at 1,000 policies those reads were 4 requests per evaluation, 130 a second, and at
-an activation they were a round trip (0.1 to 0.5 s on a busy API server, bench/scale.py)
-before the first patch could go out. With the caches the patch is the first request.
+of a `GET …/scale` per target and an HPA LIST per evaluation, so at an activation the
+patch is the first request. Why: docs/decisions/0006-watch-caches.md
 
 One cache per (collection, namespace), made at the first read of it: a LIST, then a
 WATCH from the list's resourceVersion, renewed as the server ends it. It answers only
