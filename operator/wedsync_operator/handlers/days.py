@@ -1,9 +1,7 @@
 """The WeddingDays the policy loops read: kept from kopf's watch events, parsed once.
 
-Why not ``@kopf.index``: kopf holds every handler of every object until all indexed
-objects are indexed, and each object indexed wakes every waiting object to re-check all
-of them, so start-up grows faster than the square of the object count (at 1,000 policies
-and 10,000 days the operator had not evaluated one policy after 300 s; bench/scale.py).
+Why not ``@kopf.index``: its readiness gate makes start-up grow faster than the square of
+the object count. Why: docs/decisions/0007-day-store.md
 
 The promise the index gave is kept per namespace: a policy never decides on a partial set
 of days (it could drop out of the mode while a day is active). The first policy of a
@@ -27,8 +25,8 @@ from wedsync_operator.model import InvalidSpec, parse_wedding_day
 from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
-# kopf delivered its own listing of 10,000 days over minutes on a busy API server: only a
-# listed day still undelivered after this long is suspected of being gone.
+# kopf may take minutes to deliver its own listing: only a listed day still undelivered
+# after this long is suspected of being gone.
 UNSEEN_RECHECK_SECONDS = 60.0
 
 
@@ -106,9 +104,8 @@ class DayStore:
     async def _list(self, namespace: str, kube: Cluster) -> None:
         """One LIST for every policy of the namespace (they wait on its lock): the days
         the watch has not delivered are taken from it, and those it no longer has are
-        dropped. One request per namespace, not one per day: kopf's own listing of
-        10,000 days took minutes at start-up, and looking up each undelivered day on
-        the evaluation path stalled every policy."""
+        dropped. One request per namespace, not a lookup per undelivered day on the
+        evaluation path (docs/decisions/0007-day-store.md)."""
         async with self._locks.setdefault(namespace, asyncio.Lock()):
             if namespace in self._listed and not self._unseen(namespace):
                 return  # another policy of the namespace listed it meanwhile
