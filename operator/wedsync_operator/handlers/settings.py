@@ -118,13 +118,9 @@ async def operator_configure(
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
-    # kopf starts a worker per object with events, each with its own requests (the
-    # finalizer it adds to a new object): unbounded, 10,000 new WeddingDays sent
-    # thousands of PATCHes at once, every one timed out, and the retries kept the API
-    # server saturated for minutes (37,000 failed attempts in one bench/scale.py
-    # start-up, the operator at 6.5 GiB). Bounded, they are served at the server's pace.
-    # A worker stays for ``idle_timeout`` after its last event: 1 s, not 5 s, so that
-    # the bound does not slow start-up by holding slots for idle objects.
+    # kopf's per-object workers, bounded so a burst of events is served at the API
+    # server's pace; an idle one leaves after 1 s so it holds no place in the bound.
+    # Why: docs/decisions/0008-kopf-worker-limit.md
     settings.queueing.worker_limit = WORKER_LIMIT
     settings.queueing.idle_timeout = 1.0
 
