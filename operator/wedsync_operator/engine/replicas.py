@@ -619,8 +619,7 @@ def scale_order(decisions: Iterable[Decision]) -> list[Decision]:
 def scale_steps(decisions: Iterable[Decision]) -> list[list[Decision]]:
     """``scale_order`` cut into steps that may be patched together: the order holds
     between tiers, not between the targets of one tier. An activation of three app
-    Deployments is then one round trip to the API server, not three in a row (on a busy
-    server each took up to 0.3 s; bench/scale.py)."""
+    Deployments is then one round trip to the API server, not three in a row."""
     steps: list[list[Decision]] = []
     tier: tuple[str, Role | None] | None = None
     for d in scale_order(decisions):

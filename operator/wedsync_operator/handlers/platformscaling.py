@@ -203,8 +203,8 @@ async def platformscaling_step(
     delay = interval - elapsed
     if tracked.first_turn:
         # Policies tracked together (the operator's start-up) would evaluate together
-        # ever after: a convoy of 1,000 evaluations that a busy API server serves as one
-        # long queue, then idles. Once, at a random point of the interval, spreads them.
+        # ever after, a convoy a busy API server serves as one long queue: once, a random
+        # point of the interval spreads them (docs/decisions/0001-one-scheduler.md).
         delay, tracked.first_turn = random.uniform(0, interval), False
     return time.time() + max(delay, 0.0)
 

@@ -199,6 +199,6 @@ async def _step(
     seconds = (nxt - utcnow()).total_seconds()
     if seconds > IDLE_RECHECK_SECONDS:
         return IDLE_RECHECK_SECONDS, False
-    # Urgent at its instant: a restarted operator's backlog of first turns, all due
-    # earlier, made activations up to 6 s late (bench/scale.py's restart phase).
+    # Urgent at its instant, so a restart's backlog of first turns, all due earlier, does
+    # not delay it (docs/decisions/0001-one-scheduler.md).
     return seconds, True
