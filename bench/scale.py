@@ -61,6 +61,7 @@ from punctuality import (
     wait_activations,
 )
 
+from operator_fixture import memory_limit
 from services.prometheus import Exporter, PrometheusServer
 
 GAUGE = "wedsync_bench_load"
@@ -399,6 +400,15 @@ def wait_startup(
     return out
 
 
+# Where each phase records its RSS: the chart's limit must hold at the highest.
+PEAKS = (
+    ("startup", "rss_bytes"),
+    ("idle", "rss_bytes"),
+    ("burst", "rss_bytes_peak"),
+    ("restart", "rss_bytes_peak"),
+)
+
+
 def finish(
     result: dict[str, Any], operator: common.BenchOperator, burst: int, burst_spread: float
 ) -> dict[str, Any]:
@@ -471,6 +481,18 @@ def finish(
     )
     if "activations" in result:
         report("Scale: burst activations, seconds after start - leadTime", result["activations"])
+    peaks = [result[k].get(f) for k, f in PEAKS if k in result]
+    limit = memory_limit()
+    result["memory"] = {
+        "rss_peak_bytes": max(b for b in peaks if b),
+        "chart_limit_bytes": limit,
+        "under_chart_limit": max(b for b in peaks if b) < limit,
+    }
+    print(
+        f"RSS peak over every phase: {round(result['memory']['rss_peak_bytes'] / 2**20)} MiB; "
+        f"the chart's default limit: {round(limit / 2**20)} MiB",
+        flush=True,
+    )
     if "restart" in result:
         again = result["restart"]
         print(

@@ -276,3 +276,12 @@ def ensure_crds(cluster: Cluster) -> None:
         "the wedsync.io kinds to be served",
         lambda: cluster.kubectl("get", "wd,ps", "-A", check=False).returncode == 0,
     )
+
+
+def memory_limit() -> int:
+    """The chart's default memory limit of the operator's container, in bytes."""
+    limit = str(
+        yaml.safe_load((CHART / "values.yaml").read_text())["resources"]["limits"]["memory"]
+    )
+    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
+    return int(limit[:-2]) * units[limit[-2:]]

@@ -24,7 +24,7 @@ import yaml
 from prometheus_client import Gauge
 
 from cluster_fixture import REPO, Cluster, unique_namespace, wait_until
-from operator_fixture import CHART, apply, deployment, events, status, wait_replicas
+from operator_fixture import CHART, apply, deployment, events, memory_limit, status, wait_replicas
 from services.prometheus import PrometheusServer
 from test_operator import policy, rfc3339, set_cpu, web
 from test_rbac import refused_lines
@@ -371,14 +371,6 @@ def test_killing_the_active_pod_hands_over_and_the_activation_is_still_made(
         ),
         timeout=60,
     )
-
-
-def memory_limit() -> int:
-    limit = str(
-        yaml.safe_load((CHART / "values.yaml").read_text())["resources"]["limits"]["memory"]
-    )
-    units = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3}
-    return int(limit[:-2]) * units[limit[-2:]]
 
 
 def wedding_day(name: str, instant: datetime, lead: timedelta) -> dict[str, Any]:
