@@ -44,6 +44,7 @@ PEERING_POLL_SECONDS = 1.0
 PEERING_REPORT_EVERY = 30
 # kopf's per-object workers at once, per watched resource (and namespace).
 WORKER_LIMIT = 200
+LIST_CHUNK = 500
 
 
 def full_collection_due(started: float, last_full: float | None, now: float) -> bool:
@@ -116,6 +117,8 @@ async def operator_configure(
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
+    # kopf's initial listing in pages: 10,000 days are not one response in memory at once.
+    settings.watching.chunk_size = LIST_CHUNK
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     # kopf's per-object workers, bounded so a burst of events is served at the API
