@@ -71,10 +71,12 @@ def test_an_hpa_owning_a_target_limits_scaling() -> None:
 
 
 def test_an_invalid_spec_warns_once_per_generation() -> None:
-    status, message, warn = invalid_status(["spec.targets: required"], {}, 3, NOW)
+    status, message, warn = invalid_status(
+        ["spec.targets: required"], PolicyStatus.parse({}), 3, NOW
+    )
     assert warn and message == "spec.targets: required"
     assert status["conditions"][0]["reason"] == "InvalidSpec"
-    _, _, again = invalid_status(["spec.targets: required"], status, 3, NOW)
+    _, _, again = invalid_status(["spec.targets: required"], PolicyStatus.parse(status), 3, NOW)
     assert not again
 
 
@@ -82,7 +84,7 @@ def test_only_a_spec_change_is_unseen_not_a_status_write() -> None:
     body = {"metadata": {"generation": 2}, "status": {"observedGeneration": 2}}
     assert not spec_is_unseen(body)
     assert spec_is_unseen({"metadata": {"generation": 3}, "status": {"observedGeneration": 2}})
-    assert generation_unseen({}, 1)
+    assert generation_unseen(PolicyStatus.parse({}), 1)
 
 
 def test_a_warming_outcome_posts_one_event_not_one_per_retry() -> None:

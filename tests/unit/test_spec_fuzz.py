@@ -37,6 +37,7 @@ from wedsync_operator.model import (
     parse_platform_scaling,
     parse_wedding_day,
 )
+from wedsync_operator.model.status import DayStatus
 
 EXAMPLES = 600  # per kind: the issue asks for at least 500
 # Long enough for any field path and a value shown in part; short enough for an Event.
@@ -475,7 +476,7 @@ def run_day(day: WeddingDay) -> None:
         next_transition=after,
         message="m",
         generation=1,
-        previous={},
+        previous=DayStatus(),
         now=NOW,
     )
     assert written["phase"] == phase.value

@@ -17,6 +17,7 @@ from wedsync_operator.engine.status import (
     significant,
     status_write_due,
 )
+from wedsync_operator.model.status import parse_conditions
 
 T0 = datetime(2027, 6, 12, 8, 0, tzinfo=UTC)
 
@@ -24,7 +25,9 @@ T0 = datetime(2027, 6, 12, 8, 0, tzinfo=UTC)
 def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
     first = merge_conditions([], [condition("Ready", "True", "Evaluated", "ok", 1)], T0)
     later = merge_conditions(
-        first, [condition("Ready", "True", "Evaluated", "still ok", 2)], T0 + timedelta(minutes=5)
+        parse_conditions(first),
+        [condition("Ready", "True", "Evaluated", "still ok", 2)],
+        T0 + timedelta(minutes=5),
     )
 
     assert later[0]["lastTransitionTime"] == "2027-06-12T08:00:00Z"
@@ -35,7 +38,9 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
 def test_a_condition_that_flips_gets_a_new_transition_time() -> None:
     first = merge_conditions([], [condition("Ready", "True", "Evaluated", "ok", 1)], T0)
     flipped = merge_conditions(
-        first, [condition("Ready", "False", "Paused", "paused", 1)], T0 + timedelta(minutes=5)
+        parse_conditions(first),
+        [condition("Ready", "False", "Paused", "paused", 1)],
+        T0 + timedelta(minutes=5),
     )
 
     assert flipped[0]["lastTransitionTime"] == "2027-06-12T08:05:00Z"
@@ -45,7 +50,9 @@ def test_a_condition_that_flips_gets_a_new_transition_time() -> None:
 def test_conditions_of_other_types_are_kept_and_sorted_by_type() -> None:
     first = merge_conditions([], [condition("Ready", "True", "Evaluated", "ok", 1)], T0)
     both = merge_conditions(
-        first, [condition("MetricsAvailable", "False", "NoSamples", "none", 1)], T0
+        parse_conditions(first),
+        [condition("MetricsAvailable", "False", "NoSamples", "none", 1)],
+        T0,
     )
 
     assert [c["type"] for c in both] == ["MetricsAvailable", "Ready"]
@@ -167,14 +174,14 @@ def test_a_resumed_status_without_history_is_left_as_it_is() -> None:
 
 
 def test_a_failure_is_already_reported_only_with_the_same_type_status_and_message() -> None:
-    status = {
-        "conditions": [
+    stored = parse_conditions(
+        [
             condition("ModePublished", "False", "Invalid", "immutable", 1),
             condition("AlertsSilenced", "True", "SilencesActive", "2 silences", 1),
         ]
-    }
-    assert already_reported(status, "ModePublished", "immutable")
-    assert not already_reported(status, "ModePublished", "forbidden")  # a new failure
-    assert not already_reported(status, "AlertsSilenced", "2 silences")  # not a failure
-    assert not already_reported(status, "Ready", "immutable")
-    assert not already_reported({}, "ModePublished", "immutable")
+    )
+    assert already_reported(stored, "ModePublished", "immutable")
+    assert not already_reported(stored, "ModePublished", "forbidden")  # a new failure
+    assert not already_reported(stored, "AlertsSilenced", "2 silences")  # not a failure
+    assert not already_reported(stored, "Ready", "immutable")
+    assert not already_reported((), "ModePublished", "immutable")

@@ -21,7 +21,7 @@ from wedsync_operator.engine.status import (
     merge_conditions,
     mode_fields,
 )
-from wedsync_operator.model.status import PolicyStatus
+from wedsync_operator.model.status import DayStatus, PolicyStatus, observed_generation
 from wedsync_operator.model.types import PlatformScaling
 
 __all__ = [
@@ -44,16 +44,16 @@ def generation_of(body: Mapping[str, Any]) -> int:
     return int((body.get("metadata") or {}).get("generation") or 0)
 
 
-def generation_unseen(status: Mapping[str, Any], generation: int) -> bool:
+def generation_unseen(status: PolicyStatus | DayStatus, generation: int) -> bool:
     """Whether ``status`` was written for an older spec than ``generation``."""
-    return bool(status.get("observedGeneration") != generation)
+    return status.observed_generation != generation
 
 
 def spec_is_unseen(body: Mapping[str, Any]) -> bool:
     """True when the object's spec changed since the operator last wrote its status: its
     own status writes (which do not bump metadata.generation) must not wake it again."""
     generation = (body.get("metadata") or {}).get("generation")
-    return bool(generation != (body.get("status") or {}).get("observedGeneration"))
+    return bool(generation != observed_generation(body.get("status")))
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def policy_conditions(
 
 
 def evaluation_status(
-    previous: Mapping[str, Any],
+    previous: PolicyStatus,
     mode: ModeResolution,
     generation: int,
     now: datetime,
@@ -146,13 +146,13 @@ def evaluation_status(
         **mode_fields(mode),
         "observedGeneration": generation,
         "lastEvaluationTime": format_instant(now),
-        "conditions": merge_conditions(previous.get("conditions"), conditions, now),
+        "conditions": merge_conditions(previous.conditions, conditions, now),
         **extra,
     }
 
 
 def invalid_status(
-    errors: Iterable[object], previous: Mapping[str, Any], generation: int, now: datetime
+    errors: Iterable[object], previous: PolicyStatus, generation: int, now: datetime
 ) -> tuple[dict[str, Any], str, bool]:
     """A spec that does not parse: (status, message, whether the Warning is due — once
     per generation, not at every recheck)."""
@@ -160,7 +160,7 @@ def invalid_status(
     status = {
         "observedGeneration": generation,
         "conditions": merge_conditions(
-            previous.get("conditions"),
+            previous.conditions,
             [condition("Ready", "False", "InvalidSpec", message, generation)],
             now,
         ),
@@ -183,7 +183,7 @@ def dry_run_silence_report(
 ) -> tuple[Condition, OwedEvent | None]:
     """What a dry run says about the silences it would make; its Event once."""
     cond = condition("AlertsSilenced", "False", DRY_RUN, message, generation)
-    if already_reported(seen.raw, "AlertsSilenced", message):
+    if already_reported(seen.conditions, "AlertsSilenced", message):
         return cond, None
     return cond, owed_event(name, uid, "Normal", DRY_RUN, message)
 
@@ -200,7 +200,7 @@ def silence_report(
     owes (a failure retried at each evaluation posts one)."""
     if error is not None:
         cond = condition("AlertsSilenced", "False", "AlertmanagerError", error, generation)
-        if already_reported(seen.raw, "AlertsSilenced", error):
+        if already_reported(seen.conditions, "AlertsSilenced", error):
             return cond, None
         return cond, owed_event(name, uid, "Warning", "SilenceFailed", error)
     count = len(ids or [])

@@ -8,13 +8,14 @@ its status does not change, so `kubectl describe` tells how long something has b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, Recommendation, ScaleEvent, TargetState
 from wedsync_operator.engine.schedule import Phase, Window, format_instant
+from wedsync_operator.model.status import DayStatus, StoredCondition
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 Condition = dict[str, Any]
@@ -33,24 +34,23 @@ def condition(
     }
 
 
-def already_reported(status: Mapping[str, Any], type_: str, message: str) -> bool:
-    """Whether ``status`` already holds this failure (condition ``type_`` False with this
-    message): a failure retried at every evaluation posts one Event, not one per retry."""
-    return any(
-        c.get("type") == type_ and c.get("status") == "False" and c.get("message") == message
-        for c in status.get("conditions") or ()
-    )
+def already_reported(conditions: Iterable[StoredCondition], type_: str, message: str) -> bool:
+    """Whether ``conditions`` (as stored) already hold this failure (condition ``type_``
+    False with this message): a failure retried at every evaluation posts one Event, not
+    one per retry."""
+    return any(c.type == type_ and c.status == "False" and c.message == message for c in conditions)
 
 
 def merge_conditions(
-    previous: Sequence[Mapping[str, Any]] | None, new: Iterable[Condition], now: datetime
+    previous: Iterable[StoredCondition], new: Iterable[Condition], now: datetime
 ) -> list[Condition]:
     """New conditions replace old ones of the same type; untouched types are kept."""
-    by_type = {c["type"]: dict(c) for c in previous or () if "type" in c}
+    stored = {c.type: c for c in previous}
+    by_type = {t: c.as_status() for t, c in stored.items()}
     for cond in new:
-        old = by_type.get(cond["type"])
-        same = old is not None and old.get("status") == cond["status"]
-        stamp = old.get("lastTransitionTime") if same and old else None
+        old = stored.get(cond["type"])
+        same = old is not None and old.status == cond["status"]
+        stamp = old.last_transition_time if same and old else None
         by_type[cond["type"]] = {**cond, "lastTransitionTime": stamp or format_instant(now)}
     return sorted(by_type.values(), key=lambda c: str(c["type"]))
 
@@ -74,7 +74,7 @@ def wedding_day_status(
     next_transition: datetime | None,
     message: str,
     generation: int,
-    previous: Mapping[str, Any],
+    previous: DayStatus,
     now: datetime,
     failure: str = "ScheduleInvalid",
 ) -> dict[str, Any]:
@@ -96,9 +96,9 @@ def wedding_day_status(
             modeStart=format_instant(window.mode_start),
             modeEnd=format_instant(window.mode_end),
         )
-    if in_mode and not previous.get("activatedAt"):
+    if in_mode and not previous.activated_at:
         status["activatedAt"] = format_instant(now)
-    if phase in (Phase.COMPLETED, Phase.CANCELLED) and not previous.get("completedAt"):
+    if phase in (Phase.COMPLETED, Phase.CANCELLED) and not previous.completed_at:
         status["completedAt"] = format_instant(now)
     ready = condition(
         "Ready",
@@ -107,7 +107,7 @@ def wedding_day_status(
         message,
         generation,
     )
-    status["conditions"] = merge_conditions(previous.get("conditions"), [ready], now)
+    status["conditions"] = merge_conditions(previous.conditions, [ready], now)
     return status
 
 

@@ -245,7 +245,7 @@ async def evaluate(
     try:
         policy = resolve_endpoints(parse_platform_scaling(body), runtime.egress)
     except InvalidSpec as exc:
-        await _report_invalid(runtime, body, exc, previous, generation, now, memory)
+        await _report_invalid(runtime, body, exc, seen, generation, now, memory)
         return INVALID_RECHECK_SECONDS
 
     mode = resolve_mode(policy, days, now)
@@ -270,7 +270,7 @@ async def evaluate(
     # ConfigMap that cannot be written is reported and retried, never a reason to wait.
     # Rewriting it is idempotent, so a restart at any instant publishes the same.
     publish = asyncio.ensure_future(
-        _publish_mode(runtime, body, policy, mode, previous, memory.published, now)
+        _publish_mode(runtime, body, policy, mode, seen, memory.published, now)
     )
     try:
         observed, scales, found_scalers = await asyncio.gather(
@@ -333,7 +333,7 @@ async def evaluate(
                 runtime,
                 body,
                 memory,
-                previous,
+                seen,
                 policy,
                 mode,
                 generation,
@@ -636,7 +636,9 @@ async def _write_status(
     conditions: list[Condition],
     extra: dict[str, Any],
 ) -> None:
-    status = evaluation_status(memory.previous(body), mode, generation, now, conditions, extra)
+    # Read again: the intent, written since the evaluation began, is part of it.
+    previous = PolicyStatus.parse(memory.previous(body))
+    status = evaluation_status(previous, mode, generation, now, conditions, extra)
     candidate = memory.merged(status)
     if not status_write_due(candidate, memory.written, memory.refresh_at, now):
         memory.kept(status)
@@ -654,7 +656,7 @@ async def _write_intent(
     runtime: Runtime,
     body: kopf.Body,
     memory: LoopMemory,
-    previous: Mapping[str, Any],
+    seen: PolicyStatus,
     policy: PlatformScaling,
     mode: ModeResolution,
     generation: int,
@@ -671,9 +673,7 @@ async def _write_intent(
     """
     status = {
         **mode_fields(mode),
-        "conditions": merge_conditions(
-            previous.get("conditions"), [mode_condition(mode, generation)], now
-        ),
+        "conditions": merge_conditions(seen.conditions, [mode_condition(mode, generation)], now),
         "targets": [entries[t.name] for t in policy.targets if t.name in entries],
         "pendingEvents": _events_status(owed),
     }
@@ -698,13 +698,13 @@ async def _report_invalid(
     runtime: Runtime,
     body: kopf.Body,
     exc: InvalidSpec,
-    previous: Mapping[str, Any],
+    seen: PolicyStatus,
     generation: int,
     now: datetime,
     memory: LoopMemory,
 ) -> None:
     """Ready=False with every field error; targets are left exactly as they are."""
-    status, message, warn = invalid_status(exc.errors, previous, generation, now)
+    status, message, warn = invalid_status(exc.errors, seen, generation, now)
     if warn:
         kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
     await _patch(runtime, body, memory, status, now)
@@ -716,7 +716,7 @@ async def _publish_mode(
     body: kopf.Body,
     policy: PlatformScaling,
     mode: ModeResolution,
-    previous: Mapping[str, Any],
+    seen: PolicyStatus,
     published: set[str],
     now: datetime,
 ) -> tuple[list[Condition], list[OwedEvent]]:
@@ -733,7 +733,7 @@ async def _publish_mode(
     if policy.dry_run:
         message = would_publish(cm, mode)
         events = []
-        if not already_reported(previous, "ModePublished", message):
+        if not already_reported(seen.conditions, "ModePublished", message):
             events.append(owed_event(name, uid, "Normal", DRY_RUN, message))
         return [condition("ModePublished", "False", DRY_RUN, message, generation)], events
     if f"{cm}={mode.mode.value}" in published:
@@ -743,7 +743,7 @@ async def _publish_mode(
     except KubeError as exc:
         message = f"could not write mode {mode.mode.value} to ConfigMap {cm}: {exc}"
         events = []
-        if not already_reported(previous, "ModePublished", message):
+        if not already_reported(seen.conditions, "ModePublished", message):
             events.append(owed_event(name, uid, "Warning", "ModePublishFailed", message))
         metrics.EVALUATION_ERRORS.labels(reason=exc.reason).inc()
         return [condition("ModePublished", "False", exc.reason, message, generation)], events

@@ -36,6 +36,7 @@ from wedsync_operator.handlers.runtime import (
     utcnow,
 )
 from wedsync_operator.model import GROUP, VERSION, InvalidSpec, parse_wedding_day
+from wedsync_operator.model.status import DayStatus
 from wedsync_operator.model.types import WeddingDay
 
 PLURAL = "weddingdays"
@@ -142,7 +143,7 @@ async def _step(
     except ScheduleError as exc:
         phase, error = Phase.FAILED, str(exc)
 
-    previous = memory.previous(body)
+    seen = DayStatus.parse(memory.previous(body))
     generation = generation_of(body)
     message = _describe(phase, body, error)
     status = wedding_day_status(
@@ -151,17 +152,17 @@ async def _step(
         next_transition=nxt,
         message=message,
         generation=generation,
-        previous=previous,
+        previous=seen,
         now=now,
         failure=failure,
     )
     changed = (
-        previous.get("phase") != status["phase"]
-        or generation_unseen(previous, generation)
-        or previous.get("nextTransition") != status["nextTransition"]
+        seen.phase != status["phase"]
+        or generation_unseen(seen, generation)
+        or seen.next_transition != status["nextTransition"]
     )
-    switched = previous.get("phase") != phase.value
-    activation = switched and (previous.get("phase") in MODE_PHASES or phase in MODE_PHASES)
+    switched = seen.phase != phase.value
+    activation = switched and (seen.phase in MODE_PHASES or phase in MODE_PHASES)
     if activation:
         # Before the phase write: the policies read the day's schedule, not its status,
         # so their switch waits for no round trip (and survives a failed write). Only a
@@ -184,7 +185,7 @@ async def _step(
         if switched:
             metrics.WEDDING_DAY_TRANSITIONS.labels(phase=phase.value).inc()
         # A day that stays Failed through an edit still says what is wrong now.
-        refailed = phase is Phase.FAILED and generation_unseen(previous, generation)
+        refailed = phase is Phase.FAILED and generation_unseen(seen, generation)
         if switched or refailed:
             kopf.event(
                 body,

@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DayStatus", "PolicyStatus"]
+__all__ = [
+    "DayStatus",
+    "PolicyStatus",
+    "StoredCondition",
+    "observed_generation",
+    "parse_conditions",
+]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -29,6 +35,57 @@ def _entries(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(v for v in value if isinstance(v, Mapping))
 
 
+def observed_generation(status: Any) -> int | None:
+    """The generation a stored status was written for (None: none, or not a number)."""
+    return _int(_mapping(status).get("observedGeneration"))
+
+
+@dataclass(frozen=True)
+class StoredCondition:
+    """One stored condition, in the Kubernetes shape; a field absent or of the wrong
+    type reads as None."""
+
+    type: str
+    status: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    observed_generation: int | None = None
+    last_transition_time: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> StoredCondition | None:
+        """None for an entry without a string ``type``: nothing can key it."""
+        type_ = _text(raw.get("type"))
+        if type_ is None:
+            return None
+        return cls(
+            type=type_,
+            status=_text(raw.get("status")),
+            reason=_text(raw.get("reason")),
+            message=_text(raw.get("message")),
+            observed_generation=_int(raw.get("observedGeneration")),
+            last_transition_time=_text(raw.get("lastTransitionTime")),
+        )
+
+    def as_status(self) -> dict[str, Any]:
+        """The condition as written to status: the fields it has, in the written order."""
+        fields = {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "observedGeneration": self.observed_generation,
+            "lastTransitionTime": self.last_transition_time,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+def parse_conditions(value: Any) -> tuple[StoredCondition, ...]:
+    """``status.conditions`` as stored; entries that are not conditions are left out."""
+    parsed = (StoredCondition.parse(c) for c in _entries(value))
+    return tuple(c for c in parsed if c is not None)
+
+
 @dataclass(frozen=True)
 class PolicyStatus:
     """A PlatformScaling's status as stored (``raw``, for the engine's renderers) and the
@@ -40,6 +97,7 @@ class PolicyStatus:
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cache_warming: Mapping[str, Any] | None = None
     silences: tuple[str, ...] = ()
+    conditions: tuple[StoredCondition, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> PolicyStatus:
@@ -49,11 +107,12 @@ class PolicyStatus:
         silences = raw.get("silences")
         return cls(
             raw=raw,
-            observed_generation=_int(raw.get("observedGeneration")),
+            observed_generation=observed_generation(raw),
             consecutive_failures=max(_int(raw.get("consecutiveFailures")) or 0, 0),
             targets=targets,
             cache_warming=warming if isinstance(warming, Mapping) else None,
             silences=tuple(str(s) for s in silences) if isinstance(silences, list) else (),
+            conditions=parse_conditions(raw.get("conditions")),
         )
 
     def target(self, name: str) -> Mapping[str, Any]:
@@ -68,6 +127,9 @@ class DayStatus:
     phase: str | None = None
     next_transition: str | None = None
     observed_generation: int | None = None
+    activated_at: str | None = None
+    completed_at: str | None = None
+    conditions: tuple[StoredCondition, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> DayStatus:
@@ -76,5 +138,8 @@ class DayStatus:
             raw=raw,
             phase=_text(raw.get("phase")),
             next_transition=_text(raw.get("nextTransition")),
-            observed_generation=_int(raw.get("observedGeneration")),
+            observed_generation=observed_generation(raw),
+            activated_at=_text(raw.get("activatedAt")),
+            completed_at=_text(raw.get("completedAt")),
+            conditions=parse_conditions(raw.get("conditions")),
         )

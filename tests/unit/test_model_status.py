@@ -1,0 +1,118 @@
+"""model/status.py: a stored status reads into typed fields; what is malformed or edited
+by hand reads as empty fields, never as an exception."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from wedsync_operator.engine.status import condition, merge_conditions
+from wedsync_operator.model.status import (
+    DayStatus,
+    PolicyStatus,
+    StoredCondition,
+    observed_generation,
+    parse_conditions,
+)
+
+NOW = datetime(2027, 6, 12, 8, 0, tzinfo=UTC)
+
+MALFORMED: list[Any] = [None, "Ready", 3, True, [], {}, ["x", 1, None], {"type": "Ready"}]
+
+
+def test_a_condition_reads_back_as_it_was_written() -> None:
+    written = merge_conditions([], [condition("Ready", "True", "Evaluated", "ok", 4)], NOW)
+
+    (stored,) = parse_conditions(written)
+
+    assert stored == StoredCondition(
+        type="Ready",
+        status="True",
+        reason="Evaluated",
+        message="ok",
+        observed_generation=4,
+        last_transition_time="2027-06-12T08:00:00Z",
+    )
+    assert stored.as_status() == written[0]
+
+
+@pytest.mark.parametrize("value", MALFORMED)
+def test_malformed_conditions_read_as_none(value: Any) -> None:
+    assert parse_conditions(value) == ()
+
+
+def test_a_hand_edited_condition_keeps_only_its_well_typed_fields() -> None:
+    stored = parse_conditions(
+        [
+            {"type": 7, "status": "True"},  # no usable type: nothing can key it
+            {"status": "False"},
+            "Ready=True",
+            {"type": "Ready", "status": 1, "message": ["no"], "observedGeneration": "3"},
+            {"type": "WeddingDayMode", "observedGeneration": True, "lastTransitionTime": 5},
+        ]
+    )
+
+    assert stored == (StoredCondition(type="Ready"), StoredCondition(type="WeddingDayMode"))
+    assert stored[0].as_status() == {"type": "Ready"}
+
+
+def test_a_condition_of_another_type_is_kept_as_it_was_stored() -> None:
+    stored = merge_conditions(
+        [], [condition("ModePublished", "True", "ConfigMapWritten", "ok", 2)], NOW
+    )
+
+    merged = merge_conditions(
+        parse_conditions(stored), [condition("Ready", "True", "Evaluated", "ok", 3)], NOW
+    )
+
+    assert merged[0] == stored[0]
+
+
+@pytest.mark.parametrize("value", [None, "2", 2.0, True, [2], {"n": 2}])
+def test_an_observed_generation_that_is_not_a_whole_number_reads_as_none(value: Any) -> None:
+    assert observed_generation({"observedGeneration": value}) is None
+    assert PolicyStatus.parse({"observedGeneration": value}).observed_generation is None
+    assert DayStatus.parse({"observedGeneration": value}).observed_generation is None
+
+
+@pytest.mark.parametrize("value", [None, "status", 3, ["phase"]])
+def test_a_status_that_is_not_a_mapping_reads_as_empty(value: Any) -> None:
+    assert observed_generation(value) is None
+    assert PolicyStatus.parse(value).conditions == ()
+    assert DayStatus.parse(value) == DayStatus()
+
+
+def test_a_hand_edited_day_status_reads_as_empty_fields() -> None:
+    seen = DayStatus.parse(
+        {
+            "phase": 3,
+            "nextTransition": ["soon"],
+            "activatedAt": True,
+            "completedAt": {"at": "now"},
+            "conditions": "Ready",
+        }
+    )
+
+    assert seen == DayStatus(raw=seen.raw)
+
+
+def test_a_day_status_reads_its_fields() -> None:
+    seen = DayStatus.parse(
+        {
+            "phase": "Active",
+            "nextTransition": "2027-06-12T18:00:00Z",
+            "observedGeneration": 2,
+            "activatedAt": "2027-06-12T08:00:00Z",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        }
+    )
+
+    assert (seen.phase, seen.next_transition, seen.observed_generation) == (
+        "Active",
+        "2027-06-12T18:00:00Z",
+        2,
+    )
+    assert (seen.activated_at, seen.completed_at) == ("2027-06-12T08:00:00Z", None)
+    assert seen.conditions == (StoredCondition(type="Ready", status="True"),)
