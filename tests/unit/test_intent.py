@@ -27,6 +27,7 @@ from wedsync_operator.engine.intent import (
 from wedsync_operator.engine.mode import NORMAL_MODE, Mode, ModeResolution
 from wedsync_operator.engine.replicas import ScaleEvent, TargetState, decide
 from wedsync_operator.engine.status import states_from_status, target_status
+from wedsync_operator.model.status import PolicyStatus
 from wedsync_operator.model.types import (
     ObjectMeta,
     PlatformScaling,
@@ -202,17 +203,19 @@ def test_owed_events_recorded_in_status_are_owed_once_each() -> None:
 
 
 def test_a_mode_switch_owes_one_event_whose_name_a_restart_computes_again() -> None:
-    switch = mode_event("platform", UID, MODE, {"mode": "Normal"})
-    again = mode_event("platform", UID, MODE, {"mode": "Normal", "since": None})
+    switch = mode_event("platform", UID, MODE, PolicyStatus(mode="Normal"))
+    again = mode_event("platform", UID, MODE, PolicyStatus.parse({"mode": "Normal", "since": None}))
     off = mode_event(
-        "platform", UID, NORMAL_MODE, {"mode": "WeddingDay", "since": "2027-06-12T11:00:00Z"}
+        "platform", UID, NORMAL_MODE, PolicyStatus(mode="WeddingDay", since="2027-06-12T11:00:00Z")
     )
 
     assert switch is not None and again is not None and off is not None
     assert (switch.reason, off.reason) == ("WeddingDayModeOn", "WeddingDayModeOff")
     assert switch.name == again.name != off.name
-    assert mode_event("platform", UID, MODE, {"mode": "WeddingDay"}) is None  # no switch
-    assert mode_event("platform", UID, MODE, {}) is None  # a first evaluation switches nothing
+    assert mode_event("platform", UID, MODE, PolicyStatus(mode="WeddingDay")) is None  # no switch
+    # A first evaluation switches nothing; nor does a mode edited into something unknown.
+    assert mode_event("platform", UID, MODE, PolicyStatus.parse({})) is None
+    assert mode_event("platform", UID, MODE, PolicyStatus.parse({"mode": 1})) is None
 
 
 def test_event_names_are_dns_subdomains_that_tell_policies_and_actions_apart() -> None:

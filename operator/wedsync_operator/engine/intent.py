@@ -31,6 +31,7 @@ from wedsync_operator.engine.dryrun import DRY_RUN
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, PolicyDecision, ScaleEvent, TargetState
 from wedsync_operator.engine.schedule import format_instant, require_aware
+from wedsync_operator.model.status import PolicyStatus
 
 __all__ = [
     "OwedEvent",
@@ -126,15 +127,14 @@ def warming_event(policy: str, uid: str, block: Mapping[str, Any]) -> OwedEvent:
 
 
 def mode_event(
-    policy: str, uid: str, mode: ModeResolution, previous: Mapping[str, Any]
+    policy: str, uid: str, mode: ModeResolution, previous: PolicyStatus
 ) -> OwedEvent | None:
     """The WeddingDayModeOn/Off Event a switch owes, or None without a switch (the first
     evaluation of a policy has nothing to switch from). Its name comes from the window
     the switch opens or closes, so a restart that sees the same switch posts the same."""
-    before = previous.get("mode")
-    if before in (None, mode.mode.value):
+    if previous.mode in (None, mode.mode.value):
         return None
-    window = format_instant(mode.since) if mode.since else str(previous.get("since") or "")
+    window = format_instant(mode.since) if mode.since else previous.since or ""
     reason = "WeddingDayModeOn" if mode.on else "WeddingDayModeOff"
     return OwedEvent(
         name=event_name(policy, uid, reason, window),

@@ -251,7 +251,7 @@ async def evaluate(
     mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
-    switch = mode_event(name, uid, mode, previous)
+    switch = mode_event(name, uid, mode, seen)
 
     if policy.paused:
         # Paused changes nothing outside its own status and Events: no patch, no

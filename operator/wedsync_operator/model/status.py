@@ -93,6 +93,8 @@ class PolicyStatus:
 
     raw: Mapping[str, Any] = field(default_factory=dict)
     observed_generation: int | None = None
+    mode: str | None = None
+    since: str | None = None
     consecutive_failures: int = 0
     targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     cache_warming: Mapping[str, Any] | None = None
@@ -108,6 +110,8 @@ class PolicyStatus:
         return cls(
             raw=raw,
             observed_generation=observed_generation(raw),
+            mode=_text(raw.get("mode")),
+            since=_text(raw.get("since")),
             consecutive_failures=max(_int(raw.get("consecutiveFailures")) or 0, 0),
             targets=targets,
             cache_warming=warming if isinstance(warming, Mapping) else None,
