@@ -75,10 +75,11 @@ def evaluate_until_the_patch(
     """One evaluation up to its patch: the status its intent write leaves, and the count
     the patch sets (the current count if it decides no change)."""
     p = policy()
-    states = settle_states(states_from_status(status, {"web": current}), status, {"web": current})
+    seen = PolicyStatus.parse(status)
+    states = settle_states(states_from_status(seen, {"web": current}), status, {"web": current})
     decision = decide(p, states, {}, MODE, 0, {}, now)
     (d,) = decision.decisions
-    before = (status.get("targets") or [{}])[0]
+    before = seen.target("web")
     entries = {
         "web": target_status(
             d, unapplied_state(d, decision, states), before, applied=False, now=now

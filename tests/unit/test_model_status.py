@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
-from wedsync_operator.engine.status import condition, merge_conditions
+from wedsync_operator.engine.status import condition, merge_conditions, states_from_status
 from wedsync_operator.model.status import (
     DayStatus,
     PolicyStatus,
     StoredCondition,
+    TargetStatus,
+    TimedCount,
     observed_generation,
     parse_conditions,
 )
@@ -116,3 +118,66 @@ def test_a_day_status_reads_its_fields() -> None:
     )
     assert (seen.activated_at, seen.completed_at) == ("2027-06-12T08:00:00Z", None)
     assert seen.conditions == (StoredCondition(type="Ready", status="True"),)
+
+
+def test_a_target_entry_reads_its_baseline_history_and_scale_events() -> None:
+    entry = {
+        "name": "web",
+        "reason": "MetricAboveTarget",
+        "baselineReplicas": 4,
+        "lastScaleTime": "2027-06-12T07:55:00Z",
+        "recommendationHistory": [{"at": "2027-06-12T07:59:00Z", "replicas": 6}],
+        "scaleEvents": [{"at": "2027-06-12T07:55:00Z", "delta": 2}],
+    }
+
+    web = PolicyStatus.parse({"targets": [entry]}).target("web")
+
+    assert web == TargetStatus(
+        name="web",
+        raw=entry,
+        reason="MetricAboveTarget",
+        last_scale_time="2027-06-12T07:55:00Z",
+        baseline_replicas=4,
+        recommendation_history=(TimedCount(datetime(2027, 6, 12, 7, 59, tzinfo=UTC), 6),),
+        scale_events=(TimedCount(datetime(2027, 6, 12, 7, 55, tzinfo=UTC), 2),),
+    )
+
+
+def test_a_hand_edited_target_entry_reads_as_empty_fields() -> None:
+    entry = {
+        "name": "web",
+        "reason": 3,
+        "baselineReplicas": "4",
+        "lastScaleTime": 1718000000,
+        "recommendationHistory": [
+            "6",
+            {"at": "yesterday", "replicas": 6},
+            {"at": "2027-06-12T07:59:00", "replicas": 6},  # no offset: no instant
+            {"at": "2027-06-12T07:59:00Z", "replicas": True},
+            {"replicas": 6},
+        ],
+        "scaleEvents": {"at": "2027-06-12T07:55:00Z", "delta": 2},
+    }
+
+    web = PolicyStatus.parse({"targets": [entry, "cache", {"replicas": 3}]}).target("web")
+
+    assert web == TargetStatus(name="web", raw=entry)
+
+
+def test_a_target_without_an_entry_reads_as_an_empty_one() -> None:
+    assert PolicyStatus.parse({"targets": [{"name": "db"}]}).target("web") == TargetStatus("web")
+
+
+def test_engine_states_from_a_hand_edited_status_keep_only_the_live_counts() -> None:
+    seen = PolicyStatus.parse(
+        {"targets": [{"name": "web", "recommendationHistory": [1, None], "scaleEvents": "x"}]}
+    )
+
+    (state,) = states_from_status(seen, {"web": 3}).values()
+
+    assert (state.current, state.baseline, state.recommendations, state.events) == (
+        3,
+        None,
+        (),
+        (),
+    )

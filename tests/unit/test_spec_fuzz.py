@@ -37,7 +37,7 @@ from wedsync_operator.model import (
     parse_platform_scaling,
     parse_wedding_day,
 )
-from wedsync_operator.model.status import DayStatus
+from wedsync_operator.model.status import DayStatus, PolicyStatus
 
 EXAMPLES = 600  # per kind: the issue asks for at least 500
 # Long enough for any field path and a value shown in part; short enough for an Event.
@@ -487,7 +487,7 @@ def run_policy(policy: PlatformScaling, days: list[WeddingDay], values: list[Any
     # The valid day selects every policy: no other day may keep it out of the mode.
     assert mode.on and "fuzz-valid" in mode.active_days
     currents = {t.name: (i * 3) % (t.max_replicas + 2) for i, t in enumerate(policy.targets)}
-    states = states_from_status({}, currents)
+    states = states_from_status(PolicyStatus(), currents)
     observed = {m.name: values[i % len(values)] for i, m in enumerate(policy.metrics)}
     for failures in (0, policy.fallback.failure_threshold):
         decision = decide(policy, states, observed, mode, failures, {}, NOW)

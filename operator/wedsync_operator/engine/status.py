@@ -15,7 +15,7 @@ from typing import Any, Literal
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, Recommendation, ScaleEvent, TargetState
 from wedsync_operator.engine.schedule import Phase, Window, format_instant
-from wedsync_operator.model.status import DayStatus, StoredCondition
+from wedsync_operator.model.status import DayStatus, PolicyStatus, StoredCondition, TargetStatus
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 Condition = dict[str, Any]
@@ -53,15 +53,6 @@ def merge_conditions(
         stamp = old.last_transition_time if same and old else None
         by_type[cond["type"]] = {**cond, "lastTransitionTime": stamp or format_instant(now)}
     return sorted(by_type.values(), key=lambda c: str(c["type"]))
-
-
-def _instant(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # ------------------------------------------------------------------------ WeddingDay
@@ -114,30 +105,18 @@ def wedding_day_status(
 # -------------------------------------------------------------------- PlatformScaling
 
 
-def states_from_status(
-    status: Mapping[str, Any], currents: Mapping[str, int]
-) -> dict[str, TargetState]:
+def states_from_status(status: PolicyStatus, currents: Mapping[str, int]) -> dict[str, TargetState]:
     """Engine state per target: live replica counts, remembered baseline and history."""
-    previous = {t.get("name"): t for t in status.get("targets") or () if isinstance(t, Mapping)}
     states: dict[str, TargetState] = {}
     for name, current in currents.items():
-        entry = previous.get(name) or {}
-        recs = []
-        for r in entry.get("recommendationHistory") or ():
-            at = _instant(r.get("at"))
-            if at is not None and isinstance(r.get("replicas"), int):
-                recs.append(Recommendation(at=at, replicas=r["replicas"]))
-        events = []
-        for e in entry.get("scaleEvents") or ():
-            at = _instant(e.get("at"))
-            if at is not None and isinstance(e.get("delta"), int):
-                events.append(ScaleEvent(at=at, delta=e["delta"]))
-        baseline = entry.get("baselineReplicas")
+        entry = status.target(name)
         states[name] = TargetState(
             current=current,
-            baseline=baseline if isinstance(baseline, int) else None,
-            recommendations=tuple(recs),
-            events=tuple(events),
+            baseline=entry.baseline_replicas,
+            recommendations=tuple(
+                Recommendation(at=r.at, replicas=r.count) for r in entry.recommendation_history
+            ),
+            events=tuple(ScaleEvent(at=e.at, delta=e.count) for e in entry.scale_events),
         )
     return states
 
@@ -145,7 +124,7 @@ def states_from_status(
 def target_status(
     decision: Decision,
     state: TargetState,
-    previous: Mapping[str, Any],
+    previous: TargetStatus,
     *,
     applied: bool,
     now: datetime,
@@ -160,7 +139,7 @@ def target_status(
         "desiredReplicas": decision.desired,
         "baselineReplicas": state.baseline,
         "floor": decision.floor,
-        "lastScaleTime": last_scale or previous.get("lastScaleTime"),
+        "lastScaleTime": last_scale or previous.last_scale_time,
         "reason": decision.reason.value,
         "message": decision.message,
         "recommendationHistory": [

@@ -301,7 +301,7 @@ async def evaluate(
         }
         # What the previous evaluation (perhaps of a killed process) intended and did:
         # a recorded patch the target shows is a scale event, and its Event is owed.
-        states = settle_states(states_from_status(previous, managed), previous, managed)
+        states = settle_states(states_from_status(seen, managed), previous, managed)
         owed = owed_events(previous, managed)
         decision = decide(policy, states, observed.samples, mode, failures, {}, now)
         # A stateful tier shrinks only past its safety gate; gates are asked only when the
@@ -313,7 +313,7 @@ async def evaluate(
         # A target that could not be read keeps its entry, baseline included: a floor must
         # never be re-derived from a count this policy raised.
         entries: dict[str, dict[str, Any]] = {
-            t.name: dict(seen.targets[t.name]) for t in policy.targets if t.name in seen.targets
+            t.name: dict(seen.targets[t.name].raw) for t in policy.targets if t.name in seen.targets
         }
         for d in decision.decisions:
             entries[d.target] = target_status(
@@ -371,7 +371,7 @@ async def evaluate(
         for d in scale_order(decision.decisions):
             applied = applied_by_target[d.target]
             before = seen.target(d.target)
-            if d.reason is Reason.SAFETY_GATE_BLOCKED and before.get("reason") != d.reason.value:
+            if d.reason is Reason.SAFETY_GATE_BLOCKED and before.reason != d.reason.value:
                 kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
             if d.changed and applied:
                 state = decision.states.get(d.target, states[d.target])

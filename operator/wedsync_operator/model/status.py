@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 __all__ = [
     "DayStatus",
     "PolicyStatus",
     "StoredCondition",
+    "TargetStatus",
+    "TimedCount",
     "observed_generation",
     "parse_conditions",
 ]
@@ -33,6 +36,17 @@ def _entries(value: Any) -> tuple[Mapping[str, Any], ...]:
     if not isinstance(value, Sequence) or isinstance(value, str):
         return ()
     return tuple(v for v in value if isinstance(v, Mapping))
+
+
+def _instant(value: Any) -> datetime | None:
+    """An RFC 3339 instant with its offset; anything else (naive too) is None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def observed_generation(status: Any) -> int | None:
@@ -87,6 +101,49 @@ def parse_conditions(value: Any) -> tuple[StoredCondition, ...]:
 
 
 @dataclass(frozen=True)
+class TimedCount:
+    """A count at an instant: a recommendation (replicas) or a scale event (delta)."""
+
+    at: datetime
+    count: int
+
+
+def _timed(value: Any, key: str) -> tuple[TimedCount, ...]:
+    out = []
+    for entry in _entries(value):
+        at, count = _instant(entry.get("at")), _int(entry.get(key))
+        if at is not None and count is not None:
+            out.append(TimedCount(at, count))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """One entry of a policy's ``status.targets``: ``raw`` as stored, to be written back
+    unchanged when the target cannot be read, and the fields an evaluation builds on."""
+
+    name: str
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    last_scale_time: str | None = None
+    baseline_replicas: int | None = None
+    recommendation_history: tuple[TimedCount, ...] = ()
+    scale_events: tuple[TimedCount, ...] = ()
+
+    @classmethod
+    def parse(cls, name: str, raw: Mapping[str, Any]) -> TargetStatus:
+        return cls(
+            name=name,
+            raw=raw,
+            reason=_text(raw.get("reason")),
+            last_scale_time=_text(raw.get("lastScaleTime")),
+            baseline_replicas=_int(raw.get("baselineReplicas")),
+            recommendation_history=_timed(raw.get("recommendationHistory"), "replicas"),
+            scale_events=_timed(raw.get("scaleEvents"), "delta"),
+        )
+
+
+@dataclass(frozen=True)
 class PolicyStatus:
     """A PlatformScaling's status as stored (``raw``, for the engine's renderers) and the
     fields an evaluation reads."""
@@ -96,7 +153,7 @@ class PolicyStatus:
     mode: str | None = None
     since: str | None = None
     consecutive_failures: int = 0
-    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    targets: Mapping[str, TargetStatus] = field(default_factory=dict)
     cache_warming: Mapping[str, Any] | None = None
     silences: tuple[str, ...] = ()
     conditions: tuple[StoredCondition, ...] = ()
@@ -104,7 +161,11 @@ class PolicyStatus:
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> PolicyStatus:
         raw = _mapping(raw)
-        targets = {str(t["name"]): t for t in _entries(raw.get("targets")) if "name" in t}
+        targets = {
+            str(t["name"]): TargetStatus.parse(str(t["name"]), t)
+            for t in _entries(raw.get("targets"))
+            if "name" in t
+        }
         warming = raw.get("cacheWarming")
         silences = raw.get("silences")
         return cls(
@@ -119,8 +180,9 @@ class PolicyStatus:
             conditions=parse_conditions(raw.get("conditions")),
         )
 
-    def target(self, name: str) -> Mapping[str, Any]:
-        return self.targets.get(name) or {}
+    def target(self, name: str) -> TargetStatus:
+        """The stored entry of target ``name``; an empty one when there is none."""
+        return self.targets.get(name) or TargetStatus(name=name)
 
 
 @dataclass(frozen=True)
