@@ -15,6 +15,7 @@ from wedsync_operator.model.status import (
     StoredCondition,
     TargetStatus,
     TimedCount,
+    WarmingStatus,
     observed_generation,
     parse_conditions,
 )
@@ -181,3 +182,23 @@ def test_engine_states_from_a_hand_edited_status_keep_only_the_live_counts() -> 
         (),
         (),
     )
+
+
+@pytest.mark.parametrize("value", [None, "CacheWarmed", ["complete"], 1])
+def test_a_cache_warming_block_that_is_not_a_mapping_reads_as_none(value: Any) -> None:
+    assert PolicyStatus.parse({"cacheWarming": value}).cache_warming is None
+
+
+def test_a_cache_warming_block_reads_its_outcome() -> None:
+    block = {"fingerprint": "f00", "complete": True, "reason": "CacheWarmed", "message": "2 keys"}
+
+    assert PolicyStatus.parse({"cacheWarming": block}).cache_warming == WarmingStatus(
+        fingerprint="f00", complete=True, reason="CacheWarmed", message="2 keys"
+    )
+
+
+@pytest.mark.parametrize("complete", ["true", 1, None, [True]])
+def test_a_warming_is_complete_only_when_it_says_true(complete: Any) -> None:
+    seen = PolicyStatus.parse({"cacheWarming": {"fingerprint": 3, "complete": complete}})
+
+    assert seen.cache_warming == WarmingStatus()

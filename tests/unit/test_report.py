@@ -15,7 +15,7 @@ from wedsync_operator.engine.report import (
     warming_report,
 )
 from wedsync_operator.model import parse_platform_scaling
-from wedsync_operator.model.status import PolicyStatus
+from wedsync_operator.model.status import PolicyStatus, WarmingStatus
 
 NOW = datetime(2026, 6, 6, 12, 0, tzinfo=UTC)
 
@@ -90,7 +90,7 @@ def test_only_a_spec_change_is_unseen_not_a_status_write() -> None:
 def test_a_warming_outcome_posts_one_event_not_one_per_retry() -> None:
     block = {"reason": "WarmingFailed", "message": "Redis down"}
     assert warming_report(None, block, "p", "uid") is not None
-    assert warming_report(block, dict(block), "p", "uid") is None
+    assert warming_report(WarmingStatus.parse(block), dict(block), "p", "uid") is None
 
 
 def test_a_silence_failure_warns_once_and_success_counts_the_silences() -> None:

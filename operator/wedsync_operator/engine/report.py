@@ -21,7 +21,12 @@ from wedsync_operator.engine.status import (
     merge_conditions,
     mode_fields,
 )
-from wedsync_operator.model.status import DayStatus, PolicyStatus, observed_generation
+from wedsync_operator.model.status import (
+    DayStatus,
+    PolicyStatus,
+    WarmingStatus,
+    observed_generation,
+)
 from wedsync_operator.model.types import PlatformScaling
 
 __all__ = [
@@ -169,11 +174,11 @@ def invalid_status(
 
 
 def warming_report(
-    before: Mapping[str, Any] | None, block: Mapping[str, Any], name: str, uid: str
+    before: WarmingStatus | None, block: Mapping[str, Any], name: str, uid: str
 ) -> OwedEvent | None:
     """One Event per warming outcome, not one per retry: status shows the current state."""
-    before = before or {}
-    if (before.get("reason"), before.get("message")) == (block.get("reason"), block.get("message")):
+    before = before or WarmingStatus()
+    if (before.reason, before.message) == (block.get("reason"), block.get("message")):
         return None
     return warming_event(name, uid, block)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ from wedsync_operator.engine.warming import (
 from wedsync_operator.handlers.ports import PostgresStore, RedisStore, Silencer
 from wedsync_operator.handlers.runtime import Runtime
 from wedsync_operator.model.observations import Store
+from wedsync_operator.model.status import WarmingStatus
 from wedsync_operator.model.types import (
     CacheWarming,
     PlatformScaling,
@@ -120,7 +121,7 @@ async def warm(
     runtime: Runtime,
     policy: PlatformScaling,
     couple_ids: Sequence[str],
-    previous: Mapping[str, Any] | None,
+    previous: WarmingStatus | None,
     now: datetime,
     *,
     dry_run: bool = False,
@@ -135,7 +136,7 @@ async def warm(
     if not warming.enabled or warming.redis is None or warming.postgres is None:
         return None
     fingerprint = warm_fingerprint(warming, couple_ids, warming.ttl)
-    if previous and previous.get("fingerprint") == fingerprint and previous.get("complete"):
+    if previous is not None and previous.fingerprint == fingerprint and previous.complete:
         return None  # a restart or the next tick: the work is done, do not repeat it
     if dry_run:
         return would_warm(couple_ids, fingerprint)

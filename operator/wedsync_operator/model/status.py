@@ -15,6 +15,7 @@ __all__ = [
     "StoredCondition",
     "TargetStatus",
     "TimedCount",
+    "WarmingStatus",
     "observed_generation",
     "parse_conditions",
 ]
@@ -144,6 +145,28 @@ class TargetStatus:
 
 
 @dataclass(frozen=True)
+class WarmingStatus:
+    """``status.cacheWarming``: the last cache warming's outcome."""
+
+    fingerprint: str | None = None
+    complete: bool = False
+    reason: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> WarmingStatus | None:
+        """None when there is no block (or what is there is not one)."""
+        if not isinstance(raw, Mapping):
+            return None
+        return cls(
+            fingerprint=_text(raw.get("fingerprint")),
+            complete=raw.get("complete") is True,
+            reason=_text(raw.get("reason")),
+            message=_text(raw.get("message")),
+        )
+
+
+@dataclass(frozen=True)
 class PolicyStatus:
     """A PlatformScaling's status as stored (``raw``, for the engine's renderers) and the
     fields an evaluation reads."""
@@ -154,7 +177,7 @@ class PolicyStatus:
     since: str | None = None
     consecutive_failures: int = 0
     targets: Mapping[str, TargetStatus] = field(default_factory=dict)
-    cache_warming: Mapping[str, Any] | None = None
+    cache_warming: WarmingStatus | None = None
     silences: tuple[str, ...] = ()
     conditions: tuple[StoredCondition, ...] = ()
 
@@ -166,7 +189,6 @@ class PolicyStatus:
             for t in _entries(raw.get("targets"))
             if "name" in t
         }
-        warming = raw.get("cacheWarming")
         silences = raw.get("silences")
         return cls(
             raw=raw,
@@ -175,7 +197,7 @@ class PolicyStatus:
             since=_text(raw.get("since")),
             consecutive_failures=max(_int(raw.get("consecutiveFailures")) or 0, 0),
             targets=targets,
-            cache_warming=warming if isinstance(warming, Mapping) else None,
+            cache_warming=WarmingStatus.parse(raw.get("cacheWarming")),
             silences=tuple(str(s) for s in silences) if isinstance(silences, list) else (),
             conditions=parse_conditions(raw.get("conditions")),
         )
