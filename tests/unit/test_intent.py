@@ -76,7 +76,7 @@ def evaluate_until_the_patch(
     the patch sets (the current count if it decides no change)."""
     p = policy()
     seen = PolicyStatus.parse(status)
-    states = settle_states(states_from_status(seen, {"web": current}), status, {"web": current})
+    states = settle_states(states_from_status(seen, {"web": current}), seen, {"web": current})
     decision = decide(p, states, {}, MODE, 0, {}, now)
     (d,) = decision.decisions
     before = seen.target("web")
@@ -86,7 +86,7 @@ def evaluate_until_the_patch(
         )
     }
     pending = pending_scales("platform", UID, decision.decisions, now)
-    owed = [e.as_status() for e in owed_events(status, {"web": current})]
+    owed = [e.as_status() for e in owed_events(seen, {"web": current})]
     intent = {
         **status,
         "mode": "WeddingDay",
@@ -109,7 +109,7 @@ def test_a_kill_after_the_prescale_landed_keeps_the_floor_and_owes_the_scaled_up
     assert again == 6, "the floor must come from the count when the mode began (5), not 6"
     assert restarted["targets"][0]["baselineReplicas"] == 5
     assert restarted["targets"][0]["floor"] == 6
-    owed = owed_events(intent, {"web": 6})
+    owed = owed_events(PolicyStatus.parse(intent), {"web": 6})
     assert [(e.reason, e.name) for e in owed] == [
         ("ScaledUp", intent["targets"][0]["pendingScale"]["event"])
     ]
@@ -126,7 +126,9 @@ def test_a_kill_before_the_patch_landed_drops_the_intent_and_patches_the_same_co
     restarted, again = evaluate_until_the_patch(intent, current=5, now=T0 + timedelta(seconds=3))
 
     assert again == 6
-    assert owed_events(intent, {"web": 5}) == []  # nothing happened, nothing is owed
+    assert (
+        owed_events(PolicyStatus.parse(intent), {"web": 5}) == []
+    )  # nothing happened, nothing is owed
     # The new intent owes the new patch's Event, a different one from the lapsed intent's.
     assert restarted["targets"][0]["pendingScale"]["to"] == 6
 
@@ -137,7 +139,7 @@ def test_repeated_kills_never_raise_the_floor_above_the_first_baseline() -> None
     for i in range(10):
         status, patched = evaluate_until_the_patch(status, current, T0 + timedelta(seconds=i))
         current = patched  # every patch lands, no final write ever does
-        names |= {e.name for e in owed_events(status, {"web": current})}
+        names |= {e.name for e in owed_events(PolicyStatus.parse(status), {"web": current})}
 
     assert current == 6
     assert status["targets"][0]["baselineReplicas"] == 5
@@ -156,12 +158,13 @@ def test_a_landed_patch_counts_once_in_the_rate_limit_history() -> None:
     }
     states = {"web": TargetState(current=6)}
 
-    once = settle_states(states, status, {"web": 6})
-    twice = settle_states(once, status, {"web": 6})
+    seen = PolicyStatus.parse(status)
+    once = settle_states(states, seen, {"web": 6})
+    twice = settle_states(once, seen, {"web": 6})
 
     assert once["web"].events == (ScaleEvent(at=at, delta=1),)
     assert twice == once
-    assert settle_states(states, status, {"web": 5}) == states  # not landed: no event
+    assert settle_states(states, seen, {"web": 5}) == states  # not landed: no event
 
 
 @pytest.mark.parametrize(
@@ -186,7 +189,7 @@ def test_a_landed_patch_counts_once_in_the_rate_limit_history() -> None:
 def test_an_unusable_or_unverifiable_intent_owes_nothing(
     entry: dict[str, Any], currents: dict[str, int]
 ) -> None:
-    assert owed_events({"targets": [entry]}, currents) == []
+    assert owed_events(PolicyStatus.parse({"targets": [entry]}), currents) == []
 
 
 def test_owed_events_recorded_in_status_are_owed_once_each() -> None:
@@ -198,7 +201,7 @@ def test_owed_events_recorded_in_status_are_owed_once_each() -> None:
     }
     status = {"pendingEvents": [recorded, recorded, {"reason": "no name"}]}
 
-    assert owed_events(status, {}) == [
+    assert owed_events(PolicyStatus.parse(status), {}) == [
         OwedEvent("platform.abc", "Normal", "WeddingDayModeOn", "on")
     ]
 

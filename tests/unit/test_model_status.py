@@ -11,8 +11,10 @@ import pytest
 from wedsync_operator.engine.status import condition, merge_conditions, states_from_status
 from wedsync_operator.model.status import (
     DayStatus,
+    PendingScaleStatus,
     PolicyStatus,
     StoredCondition,
+    StoredEvent,
     TargetStatus,
     TimedCount,
     WarmingStatus,
@@ -202,3 +204,51 @@ def test_a_warming_is_complete_only_when_it_says_true(complete: Any) -> None:
     seen = PolicyStatus.parse({"cacheWarming": {"fingerprint": 3, "complete": complete}})
 
     assert seen.cache_warming == WarmingStatus()
+
+
+def test_a_recorded_patch_reads_its_counts_instant_and_event() -> None:
+    entry = {
+        "name": "web",
+        "pendingScale": {"from": 5, "to": 6, "at": "2027-06-12T08:00:00Z", "event": "p.x"},
+    }
+
+    assert PolicyStatus.parse({"targets": [entry]}).target("web").pending_scale == (
+        PendingScaleStatus(5, 6, NOW, "p.x")
+    )
+
+
+@pytest.mark.parametrize(
+    "pending",
+    [
+        "garbage",
+        {"from": 5, "to": 6, "event": "e"},  # no instant
+        {"from": 5, "to": 6, "at": "2027-06-12T08:00:00", "event": "e"},  # no offset
+        {"from": "5", "to": 6, "at": "2027-06-12T08:00:00Z", "event": "e"},
+        {"from": 5, "to": True, "at": "2027-06-12T08:00:00Z", "event": "e"},
+        {"from": 5, "to": 6, "at": "2027-06-12T08:00:00Z", "event": 1},
+    ],
+)
+def test_a_recorded_patch_that_cannot_be_checked_reads_as_none(pending: Any) -> None:
+    entry = {"name": "web", "pendingScale": pending}
+
+    assert PolicyStatus.parse({"targets": [entry]}).target("web").pending_scale is None
+
+
+def test_pending_events_without_a_name_are_left_out() -> None:
+    seen = PolicyStatus.parse(
+        {
+            "pendingEvents": [
+                {"name": "p.a", "type": "Warning", "reason": 3, "message": "m"},
+                {"reason": "no name"},
+                {"name": 7},
+                "p.b",
+            ]
+        }
+    )
+
+    assert seen.pending_events == (StoredEvent("p.a", "Warning", None, "m"),)
+
+
+@pytest.mark.parametrize("value", [None, "p.a", {"name": "p.a"}, 3])
+def test_pending_events_that_are_not_a_list_read_as_none(value: Any) -> None:
+    assert PolicyStatus.parse({"pendingEvents": value}).pending_events == ()

@@ -31,7 +31,7 @@ from wedsync_operator.engine.dryrun import DRY_RUN
 from wedsync_operator.engine.mode import ModeResolution
 from wedsync_operator.engine.replicas import Decision, PolicyDecision, ScaleEvent, TargetState
 from wedsync_operator.engine.schedule import format_instant, require_aware
-from wedsync_operator.model.status import PolicyStatus
+from wedsync_operator.model.status import PolicyStatus, TargetStatus
 
 __all__ = [
     "OwedEvent",
@@ -167,62 +167,49 @@ def pending_scales(
     return out
 
 
-def _pending_of(entry: Mapping[str, Any]) -> PendingScale | None:
-    raw = entry.get("pendingScale")
-    if not isinstance(raw, Mapping):
+def _pending_of(entry: TargetStatus) -> PendingScale | None:
+    raw = entry.pending_scale
+    if raw is None:
         return None
-    from_, to, name, at = raw.get("from"), raw.get("to"), raw.get("event"), raw.get("at")
-    if not (isinstance(from_, int) and isinstance(to, int) and isinstance(name, str)):
-        return None
-    try:
-        when = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        return None
-    reason = str(raw.get("reason") or ("ScaledUp" if to > from_ else "ScaledDown"))
+    reason = raw.reason or ("ScaledUp" if raw.to > raw.from_ else "ScaledDown")
     return PendingScale(
-        target=str(entry.get("name")),
-        from_=from_,
-        to=to,
-        at=when,
-        event=OwedEvent(name=name, type="Normal", reason=reason, message=str(raw.get("message"))),
+        target=entry.name,
+        from_=raw.from_,
+        to=raw.to,
+        at=raw.at,
+        event=OwedEvent(name=raw.event, type="Normal", reason=reason, message=str(raw.message)),
     )
 
 
-def _landed(status: Mapping[str, Any], currents: Mapping[str, int]) -> list[PendingScale]:
+def _landed(status: PolicyStatus, currents: Mapping[str, int]) -> list[PendingScale]:
     """The recorded patches the targets show as done: the count read is ``to``. A target
     still at ``from`` (or elsewhere, or unread) did not take it; its intent lapses."""
     out = []
-    for entry in status.get("targets") or ():
-        if not isinstance(entry, Mapping):
-            continue
+    for entry in status.targets.values():
         pending = _pending_of(entry)
         if pending is not None and currents.get(pending.target) == pending.to:
             out.append(pending)
     return out
 
 
-def owed_events(status: Mapping[str, Any], currents: Mapping[str, int]) -> list[OwedEvent]:
+def owed_events(status: PolicyStatus, currents: Mapping[str, int]) -> list[OwedEvent]:
     """The Events the previous evaluation (perhaps of a killed process) left owed: those
     it recorded as still to post, and those of its patches that landed."""
-    owed: list[OwedEvent] = []
-    for raw in status.get("pendingEvents") or ():
-        if isinstance(raw, Mapping) and isinstance(raw.get("name"), str):
-            owed.append(
-                OwedEvent(
-                    name=raw["name"],
-                    type="Warning" if raw.get("type") == "Warning" else "Normal",
-                    reason=str(raw.get("reason") or ""),
-                    message=str(raw.get("message") or ""),
-                )
-            )
+    owed = [
+        OwedEvent(
+            name=e.name,
+            type="Warning" if e.type == "Warning" else "Normal",
+            reason=e.reason or "",
+            message=e.message or "",
+        )
+        for e in status.pending_events
+    ]
     owed.extend(p.event for p in _landed(status, currents))
     return list({e.name: e for e in owed}.values())
 
 
 def settle_states(
-    states: Mapping[str, TargetState], status: Mapping[str, Any], currents: Mapping[str, int]
+    states: Mapping[str, TargetState], status: PolicyStatus, currents: Mapping[str, int]
 ) -> dict[str, TargetState]:
     """The engine states with each landed patch of the intent counted as the scale event
     it was: the rate-limit policies must see it whether or not its final write was."""

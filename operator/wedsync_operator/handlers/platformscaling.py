@@ -256,7 +256,7 @@ async def evaluate(
     if policy.paused:
         # Paused changes nothing outside its own status and Events: no patch, no
         # ConfigMap, no silence, no warming.
-        owed = owed_events(previous, {})
+        owed = owed_events(seen, {})
         if switch is not None:
             owed.append(switch)
         unposted = await _post_events(runtime, body, owed, logger)
@@ -301,8 +301,8 @@ async def evaluate(
         }
         # What the previous evaluation (perhaps of a killed process) intended and did:
         # a recorded patch the target shows is a scale event, and its Event is owed.
-        states = settle_states(states_from_status(seen, managed), previous, managed)
-        owed = owed_events(previous, managed)
+        states = settle_states(states_from_status(seen, managed), seen, managed)
+        owed = owed_events(seen, managed)
         decision = decide(policy, states, observed.samples, mode, failures, {}, now)
         # A stateful tier shrinks only past its safety gate; gates are asked only when the
         # engine wants such a scale-down, then the engine decides again with their verdicts.

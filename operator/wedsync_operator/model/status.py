@@ -11,8 +11,10 @@ from typing import Any
 
 __all__ = [
     "DayStatus",
+    "PendingScaleStatus",
     "PolicyStatus",
     "StoredCondition",
+    "StoredEvent",
     "TargetStatus",
     "TimedCount",
     "WarmingStatus",
@@ -119,6 +121,50 @@ def _timed(value: Any, key: str) -> tuple[TimedCount, ...]:
 
 
 @dataclass(frozen=True)
+class PendingScaleStatus:
+    """A target's ``pendingScale``: the patch an intent recorded, and the name of the
+    Event it owes."""
+
+    from_: int
+    to: int
+    at: datetime
+    event: str
+    reason: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> PendingScaleStatus | None:
+        """None unless it has its counts, an instant with an offset and an Event name:
+        an intent that cannot be checked against the target owes nothing."""
+        raw = _mapping(raw)
+        from_, to = _int(raw.get("from")), _int(raw.get("to"))
+        at, event = _instant(raw.get("at")), _text(raw.get("event"))
+        if from_ is None or to is None or at is None or event is None:
+            return None
+        return cls(from_, to, at, event, _text(raw.get("reason")), _text(raw.get("message")))
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One of ``status.pendingEvents``: an Event recorded as still to post."""
+
+    name: str
+    type: str | None = None
+    reason: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> StoredEvent | None:
+        """None without a name: an Event is posted under the name it was recorded with."""
+        name = _text(raw.get("name"))
+        if name is None:
+            return None
+        return cls(
+            name, _text(raw.get("type")), _text(raw.get("reason")), _text(raw.get("message"))
+        )
+
+
+@dataclass(frozen=True)
 class TargetStatus:
     """One entry of a policy's ``status.targets``: ``raw`` as stored, to be written back
     unchanged when the target cannot be read, and the fields an evaluation builds on."""
@@ -130,6 +176,7 @@ class TargetStatus:
     baseline_replicas: int | None = None
     recommendation_history: tuple[TimedCount, ...] = ()
     scale_events: tuple[TimedCount, ...] = ()
+    pending_scale: PendingScaleStatus | None = None
 
     @classmethod
     def parse(cls, name: str, raw: Mapping[str, Any]) -> TargetStatus:
@@ -141,6 +188,7 @@ class TargetStatus:
             baseline_replicas=_int(raw.get("baselineReplicas")),
             recommendation_history=_timed(raw.get("recommendationHistory"), "replicas"),
             scale_events=_timed(raw.get("scaleEvents"), "delta"),
+            pending_scale=PendingScaleStatus.parse(raw.get("pendingScale")),
         )
 
 
@@ -179,6 +227,7 @@ class PolicyStatus:
     targets: Mapping[str, TargetStatus] = field(default_factory=dict)
     cache_warming: WarmingStatus | None = None
     silences: tuple[str, ...] = ()
+    pending_events: tuple[StoredEvent, ...] = ()
     conditions: tuple[StoredCondition, ...] = ()
 
     @classmethod
@@ -199,6 +248,11 @@ class PolicyStatus:
             targets=targets,
             cache_warming=WarmingStatus.parse(raw.get("cacheWarming")),
             silences=tuple(str(s) for s in silences) if isinstance(silences, list) else (),
+            pending_events=tuple(
+                e
+                for e in (StoredEvent.parse(r) for r in _entries(raw.get("pendingEvents")))
+                if e is not None
+            ),
             conditions=parse_conditions(raw.get("conditions")),
         )
 
