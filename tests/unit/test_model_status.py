@@ -100,7 +100,7 @@ def test_a_hand_edited_day_status_reads_as_empty_fields() -> None:
         }
     )
 
-    assert seen == DayStatus(raw=seen.raw)
+    assert seen == DayStatus()
 
 
 def test_a_day_status_reads_its_fields() -> None:

@@ -216,10 +216,8 @@ class WarmingStatus:
 
 @dataclass(frozen=True)
 class PolicyStatus:
-    """A PlatformScaling's status as stored (``raw``, for the engine's renderers) and the
-    fields an evaluation reads."""
+    """The fields of a PlatformScaling's stored status that an evaluation reads."""
 
-    raw: Mapping[str, Any] = field(default_factory=dict)
     observed_generation: int | None = None
     mode: str | None = None
     since: str | None = None
@@ -240,7 +238,6 @@ class PolicyStatus:
         }
         silences = raw.get("silences")
         return cls(
-            raw=raw,
             observed_generation=observed_generation(raw),
             mode=_text(raw.get("mode")),
             since=_text(raw.get("since")),
@@ -263,9 +260,8 @@ class PolicyStatus:
 
 @dataclass(frozen=True)
 class DayStatus:
-    """A WeddingDay's status as stored, and the fields its turn compares against."""
+    """The fields of a WeddingDay's stored status that its turn compares against."""
 
-    raw: Mapping[str, Any] = field(default_factory=dict)
     phase: str | None = None
     next_transition: str | None = None
     observed_generation: int | None = None
@@ -277,7 +273,6 @@ class DayStatus:
     def parse(cls, raw: Mapping[str, Any] | None) -> DayStatus:
         raw = _mapping(raw)
         return cls(
-            raw=raw,
             phase=_text(raw.get("phase")),
             next_transition=_text(raw.get("nextTransition")),
             observed_generation=observed_generation(raw),
