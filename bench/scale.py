@@ -264,7 +264,8 @@ def run(
             result["gc_pauses"] = gc_pauses(operator_samples(operator.metrics_port))
             print(f"[scale] garbage-collector pauses {result['gc_pauses']}", flush=True)
             result["activations"] = outcome(tracker, expected, common.load())
-            if restart_days:
+            # The restart's days go to policies the burst left without one.
+            if restart_days and len(policies) > burst:
                 result["restart"] = restart(
                     api, operator, tracker, policies[burst:], restart_days, len(policies)
                 )
