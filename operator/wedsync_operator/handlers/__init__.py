@@ -37,6 +37,7 @@ def run_operator(
         # exactly one replica active (the highest), and the next takes over when its
         # peering entry expires.
         priority = secrets.randbelow(2**31 - 1) + 1
+    settings.shrink_tls_read_buffers()
     if not standalone:
         peering_module.follow_peering(peering, clusterwide=not namespaces)
     kopf.run(

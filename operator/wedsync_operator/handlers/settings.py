@@ -4,6 +4,7 @@ one cleanup handler closes them (CONVENTIONS.md)."""
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import contextlib
 import ctypes
 import gc
@@ -45,6 +46,7 @@ PEERING_REPORT_EVERY = 30
 # kopf's per-object workers at once, per watched resource (and namespace).
 WORKER_LIMIT = 200
 LIST_CHUNK = 500
+TLS_READ_BUFFER = 32 * 1024
 
 
 def full_collection_due(started: float, last_full: float | None, now: float) -> bool:
@@ -75,6 +77,14 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _MALLOC_TRIM = _malloc_trim()
+
+
+def shrink_tls_read_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Each asyncio TLS connection reads into a buffer of its own, 256 KiB by default and
+    all of it resident: one watch per namespace and kind made that 50 MiB at 100
+    namespaces. Two full TLS records (16 KiB each) per read is enough
+    (docs/decisions/0002-memory.md)."""
+    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 def release_free_memory() -> bool:
