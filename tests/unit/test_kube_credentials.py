@@ -231,31 +231,11 @@ async def test_an_exec_plugin_without_a_token_in_its_answer_is_refused(tmp_path:
         await from_kubeconfig([path]).bearer()
 
 
-def test_embedded_client_certificates_load_through_a_removed_file(tmp_path: Path) -> None:
+def test_embedded_client_certificates_load_through_a_removed_file(
+    tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
     # A real key pair: ssl must accept it, and the temporary files must be gone after.
-    import subprocess
-
-    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=me",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-            "-days",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    crt, key = certificate
     b64 = lambda p: base64.b64encode(p.read_bytes()).decode()  # noqa: E731
     path = kubeconfig(
         tmp_path / "config", user={"client-certificate-data": b64(crt), "client-key-data": b64(key)}

@@ -7,40 +7,11 @@ import asyncio.sslproto
 import hashlib
 import os
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from wedsync_operator.handlers.settings import TLS_READ_BUFFER, shrink_tls_read_buffers
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-            "-days",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return crt, key
 
 
 async def test_a_large_answer_arrives_whole_through_the_small_read_buffer(
