@@ -125,7 +125,7 @@ class KubeClient:
 
         try:
             credentials, context = await asyncio.to_thread(read)
-        except (CredentialsError, OSError, ssl.SSLError) as exc:
+        except (CredentialsError, OSError) as exc:  # ssl.SSLError is an OSError
             raise KubeError("KubernetesCredentials", str(exc)) from None
         return cls(credentials, timeout=request_timeout, context=context)
 

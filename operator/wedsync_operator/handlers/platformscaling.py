@@ -238,7 +238,7 @@ async def evaluate(
     uid = str(body.metadata.get("uid") or "")
     generation = generation_of(body)
     previous = memory.previous(body)
-    if memory.status is None:  # the first evaluation since the operator started
+    if not memory.computed:  # the first evaluation since the operator started
         previous = resumed(previous, now)
     seen = PolicyStatus.parse(previous)
 
@@ -683,7 +683,7 @@ async def _write_intent(
 async def _patch(
     runtime: Runtime, body: kopf.Body, memory: LoopMemory, status: dict[str, Any], now: datetime
 ) -> None:
-    first = memory.written is None
+    first = not memory.has_written
     await runtime.kube.patch_status(
         PLURAL, str(body.metadata.namespace), body.metadata.name, status
     )

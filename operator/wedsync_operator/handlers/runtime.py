@@ -79,6 +79,15 @@ class LoopMemory:
     def written(self) -> dict[str, Any] | None:
         return None if self._written is None else _unpack(self._written)
 
+    @property
+    def computed(self) -> bool:
+        """Whether this process computed a status yet (without unpacking it)."""
+        return self._status is not None
+
+    @property
+    def has_written(self) -> bool:
+        return self._written is not None
+
     def previous(self, body: Mapping[str, Any]) -> dict[str, Any]:
         if self._status is not None:
             return _unpack(self._status)
