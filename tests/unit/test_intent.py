@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from wedsync_operator.engine.behavior import scale_up_limit
 from wedsync_operator.engine.intent import (
     OwedEvent,
     event_name,
     intent_targets,
+    landed_state,
     mode_event,
     owed_event,
     owed_events,
@@ -31,7 +33,11 @@ from wedsync_operator.model.status import PolicyStatus
 from wedsync_operator.model.types import (
     ObjectMeta,
     PlatformScaling,
+    PolicyType,
     Role,
+    ScalingPolicy,
+    ScalingRules,
+    SelectPolicy,
     Target,
     TargetWeddingDay,
     WeddingDayPolicy,
@@ -165,6 +171,20 @@ def test_a_landed_patch_counts_once_in_the_rate_limit_history() -> None:
     assert once["web"].events == (ScaleEvent(at=at, delta=1),)
     assert twice == once
     assert settle_states(states, seen, {"web": 5}) == states  # not landed: no event
+
+
+def test_a_scale_event_counts_from_when_its_patch_landed_not_when_it_was_decided() -> None:
+    earlier = ScaleEvent(at=T0 - timedelta(seconds=30), delta=2)
+    decided = TargetState(current=4, events=(earlier, ScaleEvent(at=T0, delta=2)))
+    landed = T0 + timedelta(seconds=2)
+
+    state = landed_state(decided, T0, landed)
+
+    assert state.events == (earlier, ScaleEvent(at=landed, delta=2))
+    # +2 pods per 4 s: a slow patch does not let the next step come sooner than 4 s after it.
+    rules = ScalingRules(0, SelectPolicy.MAX, (ScalingPolicy(PolicyType.PODS, 2, 4),))
+    assert scale_up_limit(4, state.events, rules, T0 + timedelta(seconds=4)) == 4
+    assert scale_up_limit(4, state.events, rules, landed + timedelta(seconds=4)) == 6
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,7 @@ __all__ = [
     "PendingScale",
     "event_name",
     "intent_targets",
+    "landed_state",
     "mode_event",
     "owed_event",
     "owed_events",
@@ -232,6 +233,16 @@ def intent_targets(
         name: {**entry, "pendingScale": pending[name].as_status()} if name in pending else entry
         for name, entry in entries.items()
     }
+
+
+def landed_state(state: TargetState, decided: datetime, landed: datetime) -> TargetState:
+    """The state with the scale event decided at ``decided`` stamped ``landed``, when its
+    patch returned: as HPA does, a rate-limit period counts from when the count changed,
+    so a slow patch cannot shorten the gap to the next step."""
+    return replace(
+        state,
+        events=tuple(replace(e, at=landed) if e.at == decided else e for e in state.events),
+    )
 
 
 def unapplied_state(

@@ -26,6 +26,7 @@ from wedsync_operator.engine.health import HealthInputs, health_score
 from wedsync_operator.engine.intent import (
     OwedEvent,
     intent_targets,
+    landed_state,
     mode_event,
     owed_event,
     owed_events,
@@ -343,6 +344,7 @@ async def evaluate(
             )
 
         applied_by_target: dict[str, bool] = {}
+        landed_at: dict[str, datetime] = {}
         # The Events in the order of the actions: what was owed and the switch, then each
         # tier's patches (`kubectl describe` reads as the activation happened).
         groups = [owed]
@@ -350,6 +352,7 @@ async def evaluate(
             # The tiers in turn (database, cache, app going up), one tier's targets at once.
             done = await asyncio.gather(*(_apply(runtime, body, policy, d, logger) for d in step))
             applied_by_target.update(zip((d.target for d in step), done, strict=True))
+            landed_at.update(dict.fromkeys((d.target for d in step), utcnow()))
             groups.append(
                 [
                     pending[d.target].event
@@ -374,8 +377,9 @@ async def evaluate(
             if d.reason is Reason.SAFETY_GATE_BLOCKED and before.reason != d.reason.value:
                 kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
             if d.changed and applied:
-                state = decision.states.get(d.target, states[d.target])
-                entries[d.target] = target_status(d, state, before, applied=True, now=now)
+                landed = landed_at[d.target]
+                state = landed_state(decision.states.get(d.target, states[d.target]), now, landed)
+                entries[d.target] = target_status(d, state, before, applied=True, now=landed)
             elif d.target in pending:
                 # A failed patch may have landed all the same (a timeout): the next
                 # evaluation looks, and owes the Event if it did.
