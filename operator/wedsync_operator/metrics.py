@@ -80,6 +80,13 @@ CURRENT_REPLICAS = Gauge(
     ["namespace", "policy", "target"],
     registry=REGISTRY,
 )
+WEDDING_DAY_READY = Gauge(
+    f"{_P}_wedding_day_ready",
+    "1 while a policy in wedding-day mode has its capacity ready (WeddingDayReady), "
+    "0 while it does not; absent outside the mode.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
 HEALTH_SCORE = Gauge(
     f"{_P}_health_score",
     "Platform health score 0-100 computed for a policy.",
@@ -145,7 +152,7 @@ def observe_query(seconds: float, outcome: str) -> None:
 
 def forget_policy(namespace: str, policy: str, targets: list[str]) -> None:
     """Drop a deleted policy's series so dashboards do not show ghosts."""
-    for gauge in (MODE, HEALTH_SCORE):
+    for gauge in (MODE, HEALTH_SCORE, WEDDING_DAY_READY):
         with suppress(KeyError):
             gauge.remove(namespace, policy)
     for target in targets:

@@ -304,6 +304,7 @@ def test_status_lists_keyed_by_name_require_the_key(name: str) -> None:
             {
                 "Mode": ".status.mode",
                 "Ready": '.status.conditions[?(@.type=="Ready")].status',
+                "DayReady": '.status.conditions[?(@.type=="WeddingDayReady")].status',
                 "Replicas": ".status.replicaSummary",
                 "Health": ".status.healthScore",
                 "Age": ".metadata.creationTimestamp",

@@ -21,7 +21,7 @@ from wedsync_operator.handlers import platformscaling
 from wedsync_operator.handlers.ports import PostgresStore, RedisStore, Silencer
 from wedsync_operator.handlers.runtime import LoopMemory, Runtime
 from wedsync_operator.model import parse_wedding_day
-from wedsync_operator.model.observations import Autoscaler, Scale
+from wedsync_operator.model.observations import Autoscaler, Scale, Scheduling
 from wedsync_operator.model.types import WeddingDay
 
 NS = "wedsync"
@@ -36,6 +36,8 @@ class FakeCluster:
         self.log = log
         self.config_maps: dict[str, dict[str, str]] = {}
         self.version = 0
+        self.pending: dict[str, Scheduling] = {}  # label selector → its Pending pods
+        self.regarding: list[tuple[str, str, str]] = []  # (reason, kind, name) of each Event
 
     @contextlib.contextmanager
     def on_behalf_of(self, urgency: Urgency) -> Iterator[None]:
@@ -62,6 +64,10 @@ class FakeCluster:
         component: str,
     ) -> None:
         self.log.append(("event", reason, message))
+        self.regarding.append((reason, involved["kind"], involved["name"]))
+
+    async def pod_scheduling(self, namespace: str, selector: str) -> Scheduling:
+        return self.pending.get(selector, Scheduling(pending=0))
 
     def _config_map(self, name: str, data: Mapping[str, str | None]) -> Any:
         held = self.config_maps.setdefault(name, {})
@@ -111,11 +117,18 @@ class FakeTargets:
         self.log = log
         self.replicas = replicas
         self.refuse: set[str] = set()
+        self.available: dict[str, int] = {}  # as the watch reports; else all of them
 
     async def scale(self, api_version: str, kind: str, namespace: str, name: str) -> Scale:
         if name not in self.replicas:
             raise KubeError("NotFound", f"{kind.lower()}s {name!r} not found", 404)
-        return Scale(self.replicas[name], self.replicas[name])
+        count = self.replicas[name]
+        return Scale(
+            count,
+            count,
+            ready_replicas=self.available.get(name, count),
+            selector=f"app={name}",
+        )
 
     async def set_replicas(
         self, api_version: str, kind: str, namespace: str, name: str, replicas: int
@@ -341,3 +354,99 @@ async def test_an_invalid_spec_reports_the_field_and_touches_no_target(
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert "spec." in ready["message"]
     assert posted == ["InvalidSpec"]
+
+
+UNSCHEDULABLE = "0/2 nodes are available: 2 Insufficient cpu."
+
+
+async def test_in_the_mode_pods_the_scheduler_cannot_place_are_named_and_other_tiers_scale() -> (
+    None
+):
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    world.targets.available["web"] = 2
+    world.cluster.pending["app=web"] = Scheduling(pending=1, unschedulable=UNSCHEDULABLE)
+
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])
+
+    assert world.targets.replicas == {"db": 2, "cache": 3, "web": 3}
+    ready = condition(world.last_status(), "WeddingDayReady")
+    assert ready["status"] == "False"
+    assert ready["reason"] == "PodsPending"
+    assert ready["message"] == f"web: 2 of 3 replicas available, 1 pod Pending ({UNSCHEDULABLE})"
+
+
+async def test_right_after_the_prescale_every_raised_tier_is_not_ready_yet_in_tier_order() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])
+
+    ready = condition(world.last_status(), "WeddingDayReady")
+    assert ready["reason"] == "ReplicasNotReady"
+    assert ready["message"] == (
+        "db: 1 of 2 replicas available; cache: 1 of 3 replicas available; "
+        "web: 2 of 3 replicas available"
+    )
+
+
+async def test_a_policy_whose_targets_are_all_available_is_ready_for_the_day() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])
+
+    ready = condition(world.last_status(), "WeddingDayReady")
+    assert (ready["status"], ready["reason"]) == ("True", "CapacityReady")
+
+
+async def test_outside_the_mode_readiness_is_unknown() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+
+    await world.evaluate(policy())
+
+    ready = condition(world.last_status(), "WeddingDayReady")
+    assert (ready["status"], ready["reason"]) == ("Unknown", "NotInWeddingDayMode")
+    assert world.last_status()["readinessDeadlines"] is None
+
+
+def deadline_warnings(world: World) -> list[tuple[str, str]]:
+    return [(k, n) for reason, k, n in world.cluster.regarding if reason == "NotReadyAtDeadline"]
+
+
+async def test_a_day_not_ready_at_its_deadline_is_warned_once_on_the_policy_and_the_day() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    world.targets.available["cache"] = 1
+    day = day_now(hours_from_now=0.25)  # the 30m deadline passed a quarter of an hour ago
+
+    await world.evaluate(policy(), [day])
+    await world.evaluate(policy(), [day])
+
+    assert deadline_warnings(world) == [("PlatformScaling", "platform"), ("WeddingDay", "saturday")]
+    [deadline] = world.last_status()["readinessDeadlines"]
+    assert deadline["day"] == "saturday" and deadline["warned"] is True
+    [message] = {s[2] for s in world.steps("event") if s[1] == "NotReadyAtDeadline"}
+    assert message.startswith("WeddingDay saturday is not ready at its readiness deadline (")
+    assert message.endswith(
+        ", 30m before the start) for PlatformScaling platform: cache: 1 of 3 replicas available"
+    )
+
+
+async def test_a_day_ready_at_its_deadline_gets_no_warning() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+
+    await world.evaluate(policy(), [day_now(hours_from_now=0.25)])
+
+    assert deadline_warnings(world) == []
+    [deadline] = world.last_status()["readinessDeadlines"]
+    assert deadline["warned"] is False
+
+
+async def test_the_evaluation_wakes_at_a_deadline_sooner_than_its_interval() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    day = day_now(hours_from_now=0.5 + 4 / 3600)  # its deadline in 4 s
+
+    interval = await world.evaluate(policy(), [day])
+
+    assert interval <= 4.0  # not the 10 s of the mode

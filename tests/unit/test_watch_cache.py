@@ -46,7 +46,7 @@ def test_an_answer_the_watch_already_delivered_and_passed_is_ignored() -> None:
 
     reflector.record("web", Scale(5, 2, "pear"), "pear")
 
-    assert reflector.get("web") == Scale(7, 7, "quince")
+    assert reflector.get("web") == Scale(7, 7, "quince", ready_replicas=0)
 
 
 def test_a_cache_that_is_not_current_answers_nothing() -> None:
@@ -69,7 +69,7 @@ def test_a_watch_event_from_before_our_patch_answer_does_not_undo_it() -> None:
     reflector._put(event("zucchini", 5))  # and later events apply as usual
 
     assert kept == Scale(5, 2, "pear")
-    assert reflector.get("web") == Scale(5, 5, "zucchini")
+    assert reflector.get("web") == Scale(5, 5, "zucchini", ready_replicas=0)
 
 
 def test_a_hold_the_watch_never_reaches_ends_after_its_deadline(
@@ -82,4 +82,4 @@ def test_a_hold_the_watch_never_reaches_ends_after_its_deadline(
     # A restarted watch began after "pear": it will never deliver it.
     reflector._put(event("zucchini", 4))
 
-    assert reflector.get("web") == Scale(4, 4, "zucchini")
+    assert reflector.get("web") == Scale(4, 4, "zucchini", ready_replicas=0)

@@ -25,9 +25,14 @@ from typing import Any
 import aiohttp
 
 from wedsync_operator.adapters.kube_credentials import Credentials, CredentialsError, load
-from wedsync_operator.adapters.kube_objects import autoscaler_of, hpa_target, scale_of
+from wedsync_operator.adapters.kube_objects import (
+    autoscaler_of,
+    hpa_target,
+    scale_of,
+    scheduling_of,
+)
 from wedsync_operator.adapters.kube_slots import RequestSlots, Urgency
-from wedsync_operator.model.observations import Autoscaler, Scale
+from wedsync_operator.model.observations import Autoscaler, Scale, Scheduling
 
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
@@ -231,6 +236,15 @@ class KubeClient:
             "PATCH", path, {"spec": {"replicas": replicas}}, content_type=MERGE_PATCH
         )
         return scale_of(body)
+
+    async def pod_scheduling(self, namespace: str, selector: str) -> Scheduling:
+        """The Pending pods a selector matches (RBAC: list on pods)."""
+        found = await self.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods",
+            query=[("labelSelector", selector), ("fieldSelector", "status.phase=Pending")],
+        )
+        return scheduling_of(found.get("items") or ())
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> None:
         """Merge-patch the /status of one of our own objects."""

@@ -88,23 +88,29 @@ async def gate_verdicts(
     shrink. The replicas that must be in sync are those that remain (the desired
     count) unless ``minReplicasInSync`` says otherwise."""
     wanted = [d for d in decisions if needs_gate(policy, d)]
-    verdicts = await asyncio.gather(*(_gate(runtime, policy, d) for d in wanted))
+    verdicts = await asyncio.gather(
+        *(sync_verdict(runtime, policy, d.role, d.desired) for d in wanted)
+    )
     return {d.target: v for d, v in zip(wanted, verdicts, strict=True)}
 
 
-async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateVerdict:
+async def sync_verdict(
+    runtime: Runtime, policy: PlatformScaling, role: Role, count: int
+) -> GateVerdict:
+    """The tier's safety check with ``count`` replicas that must be in sync (Redis) or
+    streaming within the lag bounds (Postgres); a policy must configure the store's check."""
     namespace = policy.meta.namespace
-    if d.role is Role.CACHE and (redis := policy.safety.redis) is not None:
+    if role is Role.CACHE and (redis := policy.safety.redis) is not None:
         try:
             url = await _secret_url(runtime, namespace, redis.secret)
         except KubeError as exc:
             return unreachable_verdict(Store.REDIS, str(exc), "SecretUnavailable")
         except EgressRefused as exc:
             return unreachable_verdict(Store.REDIS, str(exc), "EndpointNotAllowed")
-        required = required_replicas(redis.min_replicas_in_sync, d.desired)
+        required = required_replicas(redis.min_replicas_in_sync, count)
         return await redis_gate_verdict(runtime.datastores.redis_link(url), redis, required)
     postgres = policy.safety.postgres
-    assert postgres is not None  # needs_gate checked it
+    assert postgres is not None  # the caller checked it
     try:
         dsn = await _secret_url(runtime, namespace, postgres.secret)
         store = await runtime.datastores.postgres_link(dsn)
@@ -114,7 +120,7 @@ async def _gate(runtime: Runtime, policy: PlatformScaling, d: Decision) -> GateV
         return unreachable_verdict(Store.POSTGRES, str(exc), "EndpointNotAllowed")
     except Exception as exc:  # pool creation: a bad DSN; the gate fails closed
         return unreachable_verdict(Store.POSTGRES, type(exc).__name__, "PostgresUnreachable")
-    return await postgres_gate_verdict(store, postgres, d.desired)
+    return await postgres_gate_verdict(store, postgres, count)
 
 
 async def warm(

@@ -36,6 +36,7 @@ from wedsync_operator.engine.intent import (
 )
 from wedsync_operator.engine.mode import ModeResolution, resolve_mode
 from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
+from wedsync_operator.engine.readiness import not_in_mode as not_in_mode_readiness
 from wedsync_operator.engine.replicas import (
     Decision,
     Reason,
@@ -71,7 +72,7 @@ from wedsync_operator.engine.status import (
     target_status,
 )
 from wedsync_operator.engine.warming import couples_to_warm
-from wedsync_operator.handlers import autoscalers, datatier
+from wedsync_operator.handlers import autoscalers, datatier, readiness
 from wedsync_operator.handlers.runtime import (
     Key,
     Logger,
@@ -87,7 +88,7 @@ from wedsync_operator.model import (
 )
 from wedsync_operator.model.endpoints import resolve_endpoints
 from wedsync_operator.model.observations import Autoscaler, Scale
-from wedsync_operator.model.status import PolicyStatus
+from wedsync_operator.model.status import PolicyStatus, WarmingStatus
 from wedsync_operator.model.types import PlatformScaling, Target, WeddingDay, WeddingDayPolicy
 
 PLURAL = "platformscalings"
@@ -421,6 +422,39 @@ async def evaluate(
     )
     extra.update(data_status)
     conditions.extend(data_conditions)
+    if mode.on:
+        # After the tiers and the warming: the gate reports what they reached.
+        raised = {
+            p.scaler.name: p.change.min_replicas
+            for p, err in zip(floor_plans, floor_errors, strict=True)
+            if err is None
+        }
+        warmed = WarmingStatus.parse(data_status.get("cacheWarming")) or seen.cache_warming
+        ready = await readiness.gate(
+            runtime,
+            body,
+            policy,
+            days,
+            mode,
+            seen,
+            decision.decisions,
+            applied_by_target,
+            scales,
+            [] if isinstance(found_scalers, KubeError) else found_scalers,
+            raised,
+            warmed,
+            now,
+            logger,
+        )
+        conditions.append(ready.condition)
+        extra["readinessDeadlines"] = [d.as_status() for d in ready.deadlines] or None
+        if ready.wake_at is not None:
+            # The deadline's Warning is due at its instant, not at the next tick.
+            interval = min(interval, max((ready.wake_at - utcnow()).total_seconds(), 0.0))
+    else:
+        conditions.append(not_in_mode_readiness(generation))
+        extra["readinessDeadlines"] = None
+        readiness.forget(policy)
     # Posted before the status that records what they report: a kill in between posts
     # them again under the same names, which leaves one of each.
     unposted += await _post_events(runtime, body, [*publish_events, *data_events], logger)

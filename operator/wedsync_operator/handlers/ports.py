@@ -16,6 +16,7 @@ from wedsync_operator.model.observations import (
     PgReplica,
     RedisReplication,
     Scale,
+    Scheduling,
     Silence,
 )
 
@@ -70,6 +71,8 @@ class Cluster(Protocol):
     ) -> Any: ...
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str: ...
+
+    async def pod_scheduling(self, namespace: str, selector: str) -> Scheduling: ...
 
     async def get_scaled_object(self, namespace: str, name: str) -> Any: ...
 

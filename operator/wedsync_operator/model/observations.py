@@ -100,6 +100,22 @@ class Scale:
     # The object's version when read: tells a newer copy from an older one in the watch
     # cache (adapters/kube_watch.py).
     resource_version: str = ""
+    # Of a Deployment or StatefulSet: its available replicas. None from a /scale answer,
+    # which does not say (engine/readiness.py then counts status.replicas).
+    ready_replicas: int | None = None
+    # The pods' label selector, as /scale's status.selector spells it.
+    selector: str = ""
+    # A Deployment's ReplicaFailure condition (a quota refused a pod, ...), else "".
+    failure: str = ""
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """What the pods of a target short of ready replicas say: how many are Pending
+    and the scheduler's reason for one it could not place."""
+
+    pending: int
+    unschedulable: str = ""  # PodScheduled=False: "0/2 nodes are available: ..."
 
 
 @dataclass(frozen=True)

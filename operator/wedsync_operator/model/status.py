@@ -215,6 +215,23 @@ class WarmingStatus:
 
 
 @dataclass(frozen=True)
+class StoredDeadline:
+    """One entry of ``status.readinessDeadlines``: when an active day must be ready,
+    and whether its Warning was posted (engine/readiness.py)."""
+
+    day: str
+    at: datetime
+    warned: bool = False
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> StoredDeadline | None:
+        day, at = _text(raw.get("day")), _instant(raw.get("at"))
+        if day is None or at is None:
+            return None
+        return cls(day=day, at=at, warned=raw.get("warned") is True)
+
+
+@dataclass(frozen=True)
 class PolicyStatus:
     """The fields of a PlatformScaling's stored status that an evaluation reads."""
 
@@ -227,6 +244,7 @@ class PolicyStatus:
     silences: tuple[str, ...] = ()
     pending_events: tuple[StoredEvent, ...] = ()
     conditions: tuple[StoredCondition, ...] = ()
+    readiness_deadlines: tuple[StoredDeadline, ...] = ()
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> PolicyStatus:
@@ -251,6 +269,11 @@ class PolicyStatus:
                 if e is not None
             ),
             conditions=parse_conditions(raw.get("conditions")),
+            readiness_deadlines=tuple(
+                d
+                for d in (StoredDeadline.parse(r) for r in _entries(raw.get("readinessDeadlines")))
+                if d is not None
+            ),
         )
 
     def target(self, name: str) -> TargetStatus:
