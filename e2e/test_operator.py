@@ -179,6 +179,8 @@ def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down
             interval="3s",
             wedding_interval="2s",
             scale_down_window=0,
+            # Ready 10 s into the 20 s lead time (the default 30m would fall before it).
+            weddingDay={"readinessDeadline": "10s"},
         ),
     )
     now = datetime.now(UTC).replace(microsecond=0)
@@ -628,7 +630,7 @@ def test_kubectl_get_shows_phase_and_mode_and_describe_shows_events(
     wd_row = next(line for line in table.splitlines() if line.startswith("weddingday"))
     ps_row = next(line for line in table.splitlines() if line.startswith("platformscaling"))
     assert "Scheduled" in wd_row.split() and "12" in wd_row.split()
-    assert ps_row.split()[1:4] == ["Normal", "True", "web=4"]
+    assert ps_row.split()[1:5] == ["Normal", "True", "Unknown", "web=4"]  # DayReady: no day
     assert "ScaledUp" in described
     assert "scale web 2 → 4" in described
 

@@ -450,3 +450,18 @@ async def test_the_evaluation_wakes_at_a_deadline_sooner_than_its_interval() -> 
     interval = await world.evaluate(policy(), [day])
 
     assert interval <= 4.0  # not the 10 s of the mode
+
+
+async def test_a_late_day_is_judged_by_the_evaluation_after_its_prescale_not_by_the_prescale() -> (
+    None
+):
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    day = day_now(hours_from_now=0.25)  # applied after its deadline
+    world.targets.available["web"] = 2  # web's third replica will not come
+
+    await world.evaluate(policy(), [day])  # raises every tier: nothing can be ready yet
+    assert deadline_warnings(world) == []
+
+    world.targets.available.update(db=2, cache=3)
+    await world.evaluate(policy(), [day])
+    assert deadline_warnings(world) == [("PlatformScaling", "platform"), ("WeddingDay", "saturday")]

@@ -211,9 +211,13 @@ def deadlines(
     return sorted(out, key=lambda d: (d.at, d.day))
 
 
-def warnings_due(found: Readiness, days: Sequence[Deadline], now: datetime) -> list[Deadline]:
-    """The days whose deadline has come while the policy is not ready, not warned yet."""
-    if found.ready:
+def warnings_due(
+    found: Readiness, days: Sequence[Deadline], now: datetime, *, settling: bool = False
+) -> list[Deadline]:
+    """The days whose deadline has come while the policy is not ready, not warned yet.
+    An evaluation that has just raised a target (``settling``) does not judge it: its new
+    replicas cannot be ready yet, and the next evaluation looks."""
+    if found.ready or settling:
         return []
     return [d for d in days if d.at <= now and not d.warned]
 

@@ -126,9 +126,8 @@ async def gate(
     couples = couples_to_warm(days, mode.active_days, now)
     found = readiness(looked, warming_shortfall(policy, couples, warming))
     due_days = deadlines(policy, days, mode.active_days, seen.readiness_deadlines)
-    warned = await _warn(
-        runtime, body, policy, days, found, warnings_due(found, due_days, now), logger
-    )
+    due = warnings_due(found, due_days, now, settling=bool(asked or raised))
+    warned = await _warn(runtime, body, policy, days, found, due, logger)
     due_days = [replace(d, warned=True) if d.day in warned else d for d in due_days]
     metrics.WEDDING_DAY_READY.labels(namespace, policy.meta.name).set(1 if found.ready else 0)
     return ReadinessReport(

@@ -1,0 +1,198 @@
+"""The day-ready gate on a real control plane: KWOK nodes run the pods that fit and the
+real scheduler holds back those that do not (each node has 32 CPUs), so a tier can sit
+Pending exactly as it would on a full cluster. One operator process serves the module.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Gauge
+
+from cluster_fixture import Cluster, wait_until
+from operator_fixture import (
+    OperatorProcess,
+    apply,
+    conditions,
+    deployment,
+    events,
+    status,
+    wait_replicas,
+)
+from policies import day_in_its_mode, per_replica, set_signal
+from services.prometheus import PrometheusServer
+
+# No KWOK node has this much: the scheduler leaves every such pod Pending.
+TOO_MUCH_CPU = "64"
+
+
+def workload(name: str, replicas: int, cpu: str = "100m") -> dict[str, Any]:
+    manifest = deployment(name, replicas)
+    [container] = manifest["spec"]["template"]["spec"]["containers"]
+    container["resources"] = {"requests": {"cpu": cpu}}
+    return manifest
+
+
+def target(name: str, role: str, floor: int) -> dict[str, Any]:
+    return {
+        "kind": "Deployment",
+        "name": name,
+        "role": role,
+        "minReplicas": 1,
+        "maxReplicas": 10,
+        "weddingDay": {"minReplicas": floor},
+    }
+
+
+def gated_policy(
+    namespace: str,
+    prometheus: PrometheusServer,
+    name: str,
+    targets: list[dict[str, Any]],
+    **wedding_day: Any,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "wedsync.io/v1alpha1",
+        "kind": "PlatformScaling",
+        "metadata": {"name": name, "labels": {"gate": "e2e"}},
+        "spec": {
+            "targets": targets,
+            # 100 per replica against 100: the metric asks for one; the floors decide.
+            "metrics": [per_replica(namespace, "requests", 100)],
+            "prometheus": {"url": prometheus.url, "timeout": "2s"},
+            "interval": {"normal": "2s", "weddingDay": "2s"},
+            "weddingDay": wedding_day,
+        },
+    }
+
+
+def day_ready(cluster: Cluster, namespace: str, policy: str) -> dict[str, Any]:
+    return dict(conditions(cluster, namespace, "ps", policy).get("WeddingDayReady") or {})
+
+
+def warnings(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    return [e for e in events(cluster, namespace, name) if e["reason"] == "NotReadyAtDeadline"]
+
+
+def test_a_tier_whose_pods_stay_pending_is_named_with_the_schedulers_reason_and_later_tiers_scale(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    signal: Gauge,
+) -> None:
+    set_signal(signal, prometheus, namespace, "requests", 100)
+    apply(cluster, namespace, workload("cache", 1, cpu=TOO_MUCH_CPU), workload("web", 1))
+    apply(
+        cluster,
+        namespace,
+        gated_policy(
+            namespace,
+            prometheus,
+            "platform",
+            [target("cache", "cache", 2), target("web", "app", 3)],
+        ),
+        # Began ten minutes ago: its 30m readiness deadline has passed.
+        day_in_its_mode(),
+    )
+
+    # The app tier after the cache is scaled all the same, and its pods become available.
+    wait_replicas(cluster, namespace, "cache", 2, timeout=20)
+    wait_replicas(cluster, namespace, "web", 3, timeout=20)
+    ready = wait_until(
+        "WeddingDayReady to name the Pending cache tier alone",
+        lambda: (
+            (c := day_ready(cluster, namespace, "platform")).get("reason") == "PodsPending"
+            and "web" not in c["message"]
+            and c
+        ),
+        timeout=30,
+    )
+    assert ready["status"] == "False"
+    message = ready["message"]
+    assert message.startswith("cache: 0 of 2 replicas available, 2 pods Pending ("), message
+    assert "Insufficient cpu" in message, message
+    assert status(cluster, namespace, "deployment", "web").get("availableReplicas") == 3
+
+    # Not ready past the deadline: one Warning on the policy and one on the day.
+    for name in ("platform", "today"):
+        found = wait_until(
+            f"the deadline Warning on {name}",
+            lambda name=name: warnings(cluster, namespace, name) or None,
+            timeout=20,
+        )
+        assert [e["type"] for e in found] == ["Warning"]
+        assert "cache: 0 of 2 replicas available" in found[0]["message"]
+    time.sleep(3 * 2)  # three more evaluations post no other
+    assert len(warnings(cluster, namespace, "platform")) == 1
+
+    # Room for the cache (smaller requests): its pods run, and the gate turns True.
+    apply(cluster, namespace, workload("cache", 2))
+    wait_until(
+        "WeddingDayReady True",
+        lambda: day_ready(cluster, namespace, "platform").get("status") == "True",
+        timeout=30,
+    )
+
+
+def test_the_deadline_warning_comes_at_the_deadline_for_a_day_not_ready_and_not_for_one_that_is(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    signal: Gauge,
+) -> None:
+    set_signal(signal, prometheus, namespace, "requests", 100)
+    apply(cluster, namespace, workload("web", 1), workload("heavy", 1, cpu=TOO_MUCH_CPU))
+    apply(
+        cluster,
+        namespace,
+        gated_policy(
+            namespace, prometheus, "fits", [target("web", "app", 2)], readinessDeadline="15s"
+        ),
+        gated_policy(
+            namespace, prometheus, "short", [target("heavy", "app", 2)], readinessDeadline="15s"
+        ),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now + timedelta(seconds=40)  # the mode from now + 10 s, the deadline at + 25 s
+    deadline = start - timedelta(seconds=15)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "wedsync.io/v1alpha1",
+            "kind": "WeddingDay",
+            "metadata": {"name": "smith-jones"},
+            "spec": {
+                "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": (start + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "leadTime": "30s",
+                "policySelector": {"matchLabels": {"gate": "e2e"}},
+            },
+        },
+    )
+
+    seen = wait_until(
+        "the deadline Warning",
+        lambda: warnings(cluster, namespace, "short") and datetime.now(UTC),
+        timeout=40,
+        interval=0.1,
+    )
+    lateness = (seen - deadline).total_seconds()
+    # Seen by a poll of a tenth of a second plus kubectl's own round trip.
+    assert 0 <= lateness <= 1.5, f"the Warning came {lateness:+.2f}s from the deadline"
+    recorded = status(cluster, namespace, "ps", "short")["readinessDeadlines"]
+    assert recorded == [
+        {"day": "smith-jones", "at": deadline.strftime("%Y-%m-%dT%H:%M:%SZ"), "warned": True}
+    ]
+    [on_day] = warnings(cluster, namespace, "smith-jones")
+    assert "PlatformScaling short" in on_day["message"]
+    assert "heavy: 0 of 2 replicas available" in on_day["message"]
+
+    time.sleep(3 * 2)
+    assert day_ready(cluster, namespace, "fits")["status"] == "True"
+    assert warnings(cluster, namespace, "fits") == []
+    assert len(warnings(cluster, namespace, "smith-jones")) == 1
