@@ -128,12 +128,20 @@ def test_a_tier_whose_pods_stay_pending_is_named_with_the_schedulers_reason_and_
     time.sleep(3 * 2)  # three more evaluations post no other
     assert len(warnings(cluster, namespace, "platform")) == 1
 
-    # Room for the cache (smaller requests): its pods run, and the gate turns True.
+    # Room for the cache (smaller requests): its pods run, and the gate turns True, on the
+    # policy and on the day it holds.
     apply(cluster, namespace, workload("cache", 2))
     wait_until(
         "WeddingDayReady True",
         lambda: day_ready(cluster, namespace, "platform").get("status") == "True",
         timeout=30,
+    )
+    wait_until(
+        "the day's WeddingDayReady True",
+        lambda: (
+            conditions(cluster, namespace, "wd", "today")["WeddingDayReady"]["status"] == "True"
+        ),
+        timeout=10,
     )
 
 
@@ -196,3 +204,13 @@ def test_the_deadline_warning_comes_at_the_deadline_for_a_day_not_ready_and_not_
     assert day_ready(cluster, namespace, "fits")["status"] == "True"
     assert warnings(cluster, namespace, "fits") == []
     assert len(warnings(cluster, namespace, "smith-jones")) == 1
+
+    # The day names the policy that is short, and `kubectl get wd` shows it at a glance.
+    on_the_day = conditions(cluster, namespace, "wd", "smith-jones")["WeddingDayReady"]
+    assert (on_the_day["status"], on_the_day["reason"]) == ("False", "PodsPending")
+    assert on_the_day["message"].startswith(
+        "PlatformScaling short: heavy: 0 of 2 replicas available, 2 pods Pending ("
+    )
+    header, row = cluster.kubectl("get", "wd", "smith-jones", "-n", namespace).stdout.splitlines()
+    # Columns are aligned, and an empty one (no time zone) prints nothing: read by offset.
+    assert row[header.index("DAYREADY") :].split()[0] == "False"

@@ -296,6 +296,7 @@ def test_status_lists_keyed_by_name_require_the_key(name: str) -> None:
                 "Lead": ".spec.leadTime",
                 "Weddings": ".spec.expectedWeddings",
                 "Ready": '.status.conditions[?(@.type=="Ready")].status',
+                "DayReady": '.status.conditions[?(@.type=="WeddingDayReady")].status',
                 "Age": ".metadata.creationTimestamp",
             },
         ),

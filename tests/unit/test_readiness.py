@@ -9,6 +9,9 @@ from wedsync_operator.engine.readiness import (
     Cause,
     Deadline,
     TargetReadiness,
+    Verdict,
+    condition_unseen,
+    day_condition,
     deadlines,
     needs_scheduling,
     needs_sync_check,
@@ -18,8 +21,14 @@ from wedsync_operator.engine.readiness import (
     warnings_due,
 )
 from wedsync_operator.engine.replicas import GateVerdict
+from wedsync_operator.handlers.runtime import ReadinessReports
 from wedsync_operator.model.observations import Scale, Scheduling
-from wedsync_operator.model.status import StoredDeadline, WarmingStatus
+from wedsync_operator.model.status import (
+    StoredCondition,
+    StoredDeadline,
+    WarmingStatus,
+    parse_conditions,
+)
 from wedsync_operator.model.types import (
     CacheWarming,
     ObjectMeta,
@@ -166,3 +175,48 @@ def test_a_warning_is_due_once_the_deadline_came_without_readiness() -> None:
     assert warnings_due(short, days, T0) == [Deadline("a", T0)]
     assert warnings_due(readiness([], None), days, T0) == []
     assert next_deadline(days, T0) == T0 + timedelta(hours=1)
+
+
+SHORT = Verdict(False, "PodsPending", "heavy: 0 of 2 replicas available, 2 pods Pending")
+READY = Verdict(True, "CapacityReady", "every target is at its floor")
+
+
+def stored(status: str) -> tuple[StoredCondition, ...]:
+    return parse_conditions([{"type": "WeddingDayReady", "status": status, "reason": "r"}])
+
+
+def test_a_day_is_ready_when_every_policy_holding_it_is_and_names_those_that_are_not() -> None:
+    ready = day_condition(True, {"fits": READY, "other": READY}, (), 3)
+    short = day_condition(True, {"fits": READY, "short": SHORT}, (), 3)
+
+    assert ready is not None and short is not None
+    assert (ready["status"], ready["message"]) == ("True", "ready for PlatformScaling fits, other")
+    assert (short["status"], short["reason"]) == ("False", "PodsPending")
+    assert short["message"] == f"PlatformScaling short: {SHORT.message}"
+
+
+def test_a_day_keeps_its_stored_readiness_until_a_policy_reports_and_has_none_before_its_mode() -> (
+    None
+):
+    assert day_condition(True, {}, stored("True"), 1) is None  # just after a restart
+    assert day_condition(False, {}, (), 1) is None  # never in the mode: no condition
+    left = day_condition(False, {}, stored("True"), 1)
+    assert left is not None and (left["status"], left["reason"]) == (
+        "Unknown",
+        "NotInWeddingDayMode",
+    )
+    assert not condition_unseen(stored("Unknown"), {**left, "reason": "r", "message": None})
+    assert condition_unseen(stored("True"), left)
+    assert not condition_unseen(stored("True"), None)
+
+
+def test_verdicts_change_only_the_days_they_concern() -> None:
+    reports = ReadinessReports()
+
+    assert reports.report("ns", "platform", ["sat", "sun"], SHORT) == ["sat", "sun"]
+    assert reports.report("ns", "platform", ["sat", "sun"], SHORT) == []  # nothing new
+    assert reports.report("ns", "other", ["sat"], READY) == ["sat"]
+    assert reports.report("ns", "platform", ["sun"], READY) == ["sat", "sun"]  # sat let go
+    assert reports.of_day("ns", "sat") == {"other": READY}
+    assert reports.report("ns", "platform", (), None) == ["sun"]  # out of the mode
+    assert reports.of_day("ns", "sun") == {}

@@ -15,7 +15,7 @@ scheduling, the safety checks' verdicts) and ``now``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +25,7 @@ from wedsync_operator.engine.replicas import GateVerdict
 from wedsync_operator.engine.schedule import format_instant, try_window
 from wedsync_operator.engine.status import Condition, condition
 from wedsync_operator.model.observations import Scale, Scheduling
-from wedsync_operator.model.status import StoredDeadline, WarmingStatus
+from wedsync_operator.model.status import StoredCondition, StoredDeadline, WarmingStatus
 from wedsync_operator.model.types import PlatformScaling, Role, WeddingDay
 
 __all__ = [
@@ -35,6 +35,9 @@ __all__ = [
     "Readiness",
     "Shortfall",
     "TargetReadiness",
+    "Verdict",
+    "condition_unseen",
+    "day_condition",
     "deadlines",
     "needs_scheduling",
     "needs_sync_check",
@@ -101,6 +104,55 @@ class Readiness:
         return condition(
             CONDITION, "True" if self.ready else "False", self.reason, self.message, generation
         )
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict(self.ready, self.reason, self.message)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A policy's gate as a day it holds in the mode sees it."""
+
+    ready: bool
+    reason: str
+    message: str
+
+
+def day_condition(
+    in_mode: bool,
+    verdicts: Mapping[str, Verdict],
+    stored: Iterable[StoredCondition],
+    generation: int,
+) -> Condition | None:
+    """A WeddingDay's ``WeddingDayReady``: True when every policy holding it in the mode
+    is ready, else False naming each that is not; None when there is nothing new to say
+    (in the mode with no verdict yet, just after a restart: the stored one stands; out of
+    the mode and never in it: no condition)."""
+    if not in_mode:
+        held = any(c.type == CONDITION for c in stored)
+        return not_in_mode(generation) if held else None
+    if not verdicts:
+        return None
+    names = sorted(verdicts)
+    short = [n for n in names if not verdicts[n].ready]
+    if not short:
+        message = "ready for PlatformScaling " + ", ".join(names)
+        return condition(CONDITION, "True", "CapacityReady", message, generation)
+    message = "; ".join(f"PlatformScaling {n}: {verdicts[n].message}" for n in short)
+    return condition(CONDITION, "False", verdicts[short[0]].reason, message, generation)
+
+
+def condition_unseen(stored: Iterable[StoredCondition], new: Condition | None) -> bool:
+    """Whether ``new`` says something the stored conditions do not."""
+    if new is None:
+        return False
+    old = next((c for c in stored if c.type == new["type"]), None)
+    return old is None or (old.status, old.reason, old.message) != (
+        new["status"],
+        new["reason"],
+        new["message"],
+    )
 
 
 def not_in_mode(generation: int) -> Condition:

@@ -68,10 +68,12 @@ def wedding_day_status(
     previous: DayStatus,
     now: datetime,
     failure: str = "ScheduleInvalid",
+    readiness: Condition | None = None,
 ) -> dict[str, Any]:
     """The day's status; ``failure`` is the Ready reason when the phase is Failed
     (``InvalidSpec``: a field out of the schema's bounds; ``ScheduleInvalid``: fields
-    that each parse but make no window, such as a time in a DST gap)."""
+    that each parse but make no window, such as a time in a DST gap). ``readiness`` is
+    the day's WeddingDayReady (engine/readiness.py), when there is one to write."""
     in_mode = phase in (Phase.PREPARING, Phase.ACTIVE, Phase.WINDING_DOWN)
     failed = phase is Phase.FAILED
     status: dict[str, Any] = {
@@ -98,7 +100,8 @@ def wedding_day_status(
         message,
         generation,
     )
-    status["conditions"] = merge_conditions(previous.conditions, [ready], now)
+    new = [ready] if readiness is None else [ready, readiness]
+    status["conditions"] = merge_conditions(previous.conditions, new, now)
     return status
 
 

@@ -133,6 +133,7 @@ async def platformscaling_changed(
         forgotten = runtime.untrack(key)
         if forgotten is not None:
             _forget_metrics(forgotten.body)
+        readiness.forget(runtime, str(namespace), name)
         return
     new = runtime.track(key, body, logger)
     if spec_is_unseen(body):
@@ -247,6 +248,7 @@ async def evaluate(
     try:
         policy = resolve_endpoints(parse_platform_scaling(body), runtime.egress)
     except InvalidSpec as exc:
+        readiness.forget(runtime, namespace, name)
         await _report_invalid(runtime, body, exc, seen, generation, now, memory)
         return INVALID_RECHECK_SECONDS
 
@@ -258,6 +260,7 @@ async def evaluate(
     if policy.paused:
         # Paused changes nothing outside its own status and Events: no patch, no
         # ConfigMap, no silence, no warming.
+        readiness.forget(runtime, namespace, name)
         owed = owed_events(seen, {})
         if switch is not None:
             owed.append(switch)
@@ -454,7 +457,7 @@ async def evaluate(
     else:
         conditions.append(not_in_mode_readiness(generation))
         extra["readinessDeadlines"] = None
-        readiness.forget(policy)
+        readiness.forget(runtime, namespace, name)
     # Posted before the status that records what they report: a kill in between posts
     # them again under the same names, which leaves one of each.
     unposted += await _post_events(runtime, body, [*publish_events, *data_events], logger)

@@ -130,6 +130,7 @@ async def gate(
     warned = await _warn(runtime, body, policy, days, found, due, logger)
     due_days = [replace(d, warned=True) if d.day in warned else d for d in due_days]
     metrics.WEDDING_DAY_READY.labels(namespace, policy.meta.name).set(1 if found.ready else 0)
+    runtime.report_readiness(namespace, policy.meta.name, mode.active_days, found.verdict)
     return ReadinessReport(
         condition=found.condition(policy.meta.generation),
         ready=found.ready,
@@ -188,7 +189,9 @@ async def _warn(
     return posted
 
 
-def forget(policy: PlatformScaling) -> None:
-    """Outside the mode the gate has nothing to say: its gauge goes."""
+def forget(runtime: Runtime, namespace: str, name: str) -> None:
+    """A policy outside the mode (or paused, invalid, deleted) vouches for no day: its
+    verdict and its gauge go."""
+    runtime.report_readiness(namespace, name, (), None)
     with contextlib.suppress(KeyError):  # not in the mode since the process started
-        metrics.WEDDING_DAY_READY.remove(policy.meta.namespace, policy.meta.name)
+        metrics.WEDDING_DAY_READY.remove(namespace, name)

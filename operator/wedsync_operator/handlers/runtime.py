@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -22,6 +22,7 @@ import kopf
 from wedsync_operator.adapters.kube_slots import Urgency
 from wedsync_operator.aiokits.scheduler import Scheduler
 from wedsync_operator.engine.mode import selector_matches
+from wedsync_operator.engine.readiness import Verdict
 from wedsync_operator.handlers.days import DayStore
 from wedsync_operator.handlers.ports import (
     Cluster,
@@ -233,6 +234,43 @@ class TrackedObjects:
         ]
 
 
+class ReadinessReports:
+    """Each policy's day-ready verdict, for the days it holds in the mode: what a day's
+    turn aggregates into its own ``WeddingDayReady``. In memory: after a restart the
+    policies report again within one evaluation, and the days keep their stored one."""
+
+    def __init__(self) -> None:
+        self._by_day: dict[tuple[str, str], dict[str, Verdict]] = {}
+        self._by_policy: dict[tuple[str, str], set[str]] = {}
+
+    def report(
+        self, namespace: str, policy: str, days: Iterable[str], verdict: Verdict | None
+    ) -> list[str]:
+        """Record ``verdict`` for ``days`` (None, or no days: the policy holds none);
+        returns the days whose set of verdicts changed."""
+        now = set(days) if verdict is not None else set()
+        before = self._by_policy.pop((namespace, policy), set())
+        changed = []
+        for day in sorted(before - now):
+            held = self._by_day.get((namespace, day), {})
+            held.pop(policy, None)
+            if not held:
+                self._by_day.pop((namespace, day), None)
+            changed.append(day)
+        for day in sorted(now):
+            held = self._by_day.setdefault((namespace, day), {})
+            if held.get(policy) != verdict:
+                assert verdict is not None
+                held[policy] = verdict
+                changed.append(day)
+        if now:
+            self._by_policy[(namespace, policy)] = now
+        return changed
+
+    def of_day(self, namespace: str, day: str) -> dict[str, Verdict]:
+        return dict(self._by_day.get((namespace, day), {}))
+
+
 @dataclass
 class Runtime:
     """The outside world through the seams of handlers/ports.py: the adapters in the
@@ -247,6 +285,7 @@ class Runtime:
     days: DayStore = field(default_factory=DayStore)
     tracked: TrackedObjects = field(default_factory=TrackedObjects)
     acting: Acting = field(default_factory=Acting)
+    readiness: ReadinessReports = field(default_factory=ReadinessReports)
     # One loop for every object's timed work (docs/decisions/0001-one-scheduler.md);
     # made at start-up, when the work it runs can be given this runtime.
     scheduler: Scheduler[Key] | None = None
@@ -285,12 +324,20 @@ class Runtime:
         for key in self.tracked.selected(namespace, selector):
             self.wake(key)
 
+    def report_readiness(
+        self, namespace: str, policy: str, days: Iterable[str], verdict: Verdict | None
+    ) -> None:
+        """Record a policy's verdict; a day whose verdicts changed writes its own soon."""
+        for day in self.readiness.report(namespace, policy, days, verdict):
+            self.schedule(("wd", namespace, day), time.time())
+
     def forget_everything(self) -> None:
         """A paused replica's watches stop: what they delivered goes stale, and objects
         deleted meanwhile never send their DELETED. Forget it all; kopf lists every object
         anew when it resumes this replica."""
         self.tracked.clear()
         self.days.reset()
+        self.readiness = ReadinessReports()
         if self.scheduler is not None:
             self.scheduler.forget_all()
 

@@ -17,6 +17,7 @@ from wedsync_operator import metrics
 from wedsync_operator.adapters.kube import KubeError
 from wedsync_operator.adapters.kube_slots import Urgency
 from wedsync_operator.aiokits.scheduler import Due
+from wedsync_operator.engine.readiness import condition_unseen, day_condition
 from wedsync_operator.engine.report import generation_of, generation_unseen, spec_is_unseen
 from wedsync_operator.engine.schedule import (
     MODE_PHASES,
@@ -146,6 +147,8 @@ async def _step(
     seen = DayStatus.parse(memory.previous(body))
     generation = generation_of(body)
     message = _describe(phase, body, error)
+    verdicts = runtime.readiness.of_day(namespace, name)
+    readiness = day_condition(phase in MODE_PHASES, verdicts, seen.conditions, generation)
     status = wedding_day_status(
         phase=phase,
         window=win,
@@ -155,11 +158,13 @@ async def _step(
         previous=seen,
         now=now,
         failure=failure,
+        readiness=readiness,
     )
     changed = (
         seen.phase != status["phase"]
         or generation_unseen(seen, generation)
         or seen.next_transition != status["nextTransition"]
+        or condition_unseen(seen.conditions, readiness)
     )
     switched = seen.phase != phase.value
     activation = switched and (seen.phase in MODE_PHASES or phase in MODE_PHASES)
