@@ -87,6 +87,26 @@ WEDDING_DAY_READY = Gauge(
     ["namespace", "policy"],
     registry=REGISTRY,
 )
+READINESS_DEADLINE = Gauge(
+    f"{_P}_readiness_deadline_timestamp_seconds",
+    "While in wedding-day mode: the earliest readiness deadline of the active days "
+    "(start - readinessDeadline), as a Unix time.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+MODE_DUE = Gauge(
+    f"{_P}_mode_due_timestamp_seconds",
+    "When the policy's current wedding-day mode window began or its next one begins "
+    "(start - leadTime of the earliest day ahead), as a Unix time; absent with no day ahead.",
+    ["namespace", "policy"],
+    registry=REGISTRY,
+)
+SAFETY_GATE_BLOCKED = Gauge(
+    f"{_P}_safety_gate_blocked",
+    "1 while a stateful target's scale-down is deferred by its safety gate, 0 otherwise.",
+    ["namespace", "policy", "target"],
+    registry=REGISTRY,
+)
 HEALTH_SCORE = Gauge(
     f"{_P}_health_score",
     "Platform health score 0-100 computed for a policy.",
@@ -152,11 +172,11 @@ def observe_query(seconds: float, outcome: str) -> None:
 
 def forget_policy(namespace: str, policy: str, targets: list[str]) -> None:
     """Drop a deleted policy's series so dashboards do not show ghosts."""
-    for gauge in (MODE, HEALTH_SCORE, WEDDING_DAY_READY):
+    for gauge in (MODE, HEALTH_SCORE, WEDDING_DAY_READY, READINESS_DEADLINE, MODE_DUE):
         with suppress(KeyError):
             gauge.remove(namespace, policy)
     for target in targets:
-        for gauge in (DESIRED_REPLICAS, CURRENT_REPLICAS):
+        for gauge in (DESIRED_REPLICAS, CURRENT_REPLICAS, SAFETY_GATE_BLOCKED):
             with suppress(KeyError):
                 gauge.remove(namespace, policy, target)
 

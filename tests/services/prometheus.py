@@ -124,8 +124,10 @@ class PrometheusServer(ServiceProcess):
         binary: Path = PROMETHEUS_BINARY,
         port: int | None = None,
         ready_timeout: float = 30,
+        rule_files: Sequence[Path] = (),
     ) -> None:
         self.targets = list(targets)
+        self.rule_files = [str(p) for p in rule_files]
         self.directory = directory
         self.binary = binary
         self.port = port if port is not None else free_port()
@@ -147,6 +149,7 @@ class PrometheusServer(ServiceProcess):
         # JSON is YAML; no YAML library needed for a config this small.
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": self.rule_files,
             "scrape_configs": [
                 {"job_name": JOB, "static_configs": [{"targets": self.targets}]},
             ],
@@ -188,6 +191,11 @@ class PrometheusServer(ServiceProcess):
         if len(result) > 1:
             raise AssertionError(f"{promql!r} returned {len(result)} series: {result}")
         return float(result[0]["value"][1])
+
+    def api(self, path: str, timeout: float = 5) -> Any:
+        """The ``data`` of a GET of the HTTP API, e.g. ``rules`` or ``alerts``."""
+        with OPENER.open(f"{self.url}/api/v1/{path}", timeout=timeout) as response:
+            return json.load(response)["data"]
 
     def wait_for_value(
         self,

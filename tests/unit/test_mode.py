@@ -10,6 +10,7 @@ from wedsync_operator.engine.mode import (
     NORMAL_MODE,
     Mode,
     ModeResolution,
+    mode_due,
     mode_switches,
     resolve_mode,
     selector_matches,
@@ -327,3 +328,16 @@ def test_a_day_at_the_calendar_edge_is_left_out_and_never_stops_a_valid_day(
 
     assert mode.on and mode.active_days == ("saturday",)
     assert switches == [(z("2027-06-12T12:00:00"), Mode.WEDDING_DAY)]
+
+
+def test_the_mode_is_due_at_the_start_of_the_current_or_next_window_and_not_without_a_day() -> None:
+    days = [
+        day("sat", "2027-06-12T14:00:00Z", "2027-06-12T22:00:00Z"),
+        day("sun", "2027-06-13T14:00:00Z", "2027-06-13T22:00:00Z"),
+        day("gone", "2027-06-11T14:00:00Z", "2027-06-11T22:00:00Z", cancelled=True),
+    ]
+
+    assert mode_due(policy(), days, z("2027-06-10T00:00:00")) == z("2027-06-12T12:00:00")
+    assert mode_due(policy(), days, z("2027-06-12T20:00:00")) == z("2027-06-12T12:00:00")
+    assert mode_due(policy(), days, z("2027-06-12T23:30:00")) == z("2027-06-13T12:00:00")
+    assert mode_due(policy(), days, z("2027-06-14T00:00:00")) is None

@@ -156,6 +156,14 @@ def resolve_mode(
     )
 
 
+def mode_due(policy: PlatformScaling, days: Iterable[WeddingDay], t: datetime) -> datetime | None:
+    """When the policy's current mode window began, or its next one begins; None when no
+    day is ahead. What an alert compares with the mode actually entered."""
+    require_aware(t)
+    windows = merge_intervals((w.mode_start, w.mode_end) for _, w in _eligible(policy, days))
+    return next((start for start, end in windows if end > t), None)
+
+
 def mode_switches(
     policy: PlatformScaling,
     days: Iterable[WeddingDay],

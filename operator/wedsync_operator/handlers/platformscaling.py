@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from wedsync_operator.engine.intent import (
     settle_states,
     unapplied_state,
 )
-from wedsync_operator.engine.mode import ModeResolution, resolve_mode
+from wedsync_operator.engine.mode import ModeResolution, mode_due, resolve_mode
 from wedsync_operator.engine.modemap import forgotten_keys, merged_view, policy_keys
 from wedsync_operator.engine.readiness import not_in_mode as not_in_mode_readiness
 from wedsync_operator.engine.replicas import (
@@ -255,6 +256,11 @@ async def evaluate(
     mode = resolve_mode(policy, days, now)
     interval = (policy.interval.wedding_day if mode.on else policy.interval.normal).total_seconds()
     metrics.MODE.labels(namespace, name).set(1 if mode.on else 0)
+    if (due := mode_due(policy, days, now)) is not None:
+        metrics.MODE_DUE.labels(namespace, name).set(due.timestamp())
+    else:
+        with suppress(KeyError):  # no day ahead, and none since the start
+            metrics.MODE_DUE.remove(namespace, name)
     switch = mode_event(name, uid, mode, seen)
 
     if policy.paused:
@@ -380,6 +386,9 @@ async def evaluate(
             before = seen.target(d.target)
             if d.reason is Reason.SAFETY_GATE_BLOCKED and before.reason != d.reason.value:
                 kopf.event(body, type="Warning", reason="ScaleDownDeferred", message=d.message)
+            if d.role.stateful:
+                blocked = d.reason is Reason.SAFETY_GATE_BLOCKED
+                metrics.SAFETY_GATE_BLOCKED.labels(namespace, name, d.target).set(int(blocked))
             if d.changed and applied:
                 landed = landed_at[d.target]
                 state = landed_state(decision.states.get(d.target, states[d.target]), now, landed)

@@ -131,6 +131,9 @@ async def gate(
     due_days = [replace(d, warned=True) if d.day in warned else d for d in due_days]
     metrics.WEDDING_DAY_READY.labels(namespace, policy.meta.name).set(1 if found.ready else 0)
     runtime.report_readiness(namespace, policy.meta.name, mode.active_days, found.verdict)
+    if due_days:
+        first = min(d.at for d in due_days).timestamp()
+        metrics.READINESS_DEADLINE.labels(namespace, policy.meta.name).set(first)
     return ReadinessReport(
         condition=found.condition(policy.meta.generation),
         ready=found.ready,
@@ -193,5 +196,6 @@ def forget(runtime: Runtime, namespace: str, name: str) -> None:
     """A policy outside the mode (or paused, invalid, deleted) vouches for no day: its
     verdict and its gauge go."""
     runtime.report_readiness(namespace, name, (), None)
-    with contextlib.suppress(KeyError):  # not in the mode since the process started
-        metrics.WEDDING_DAY_READY.remove(namespace, name)
+    for gauge in (metrics.WEDDING_DAY_READY, metrics.READINESS_DEADLINE):
+        with contextlib.suppress(KeyError):  # not in the mode since the process started
+            gauge.remove(namespace, name)
