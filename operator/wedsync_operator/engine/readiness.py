@@ -168,8 +168,15 @@ def _available(scale: Scale) -> int:
 
 
 def needs_scheduling(t: TargetReadiness) -> bool:
-    """Whether to ask for the target's Pending pods: it is short and its pods can be found."""
-    return isinstance(t.scale, Scale) and bool(t.scale.selector) and _available(t.scale) < t.floor
+    """Whether to ask for the target's Pending pods: a watched workload (RBAC grants the
+    pods' list with the watch) that is short, whose pods its selector finds."""
+    s = t.scale
+    return (
+        isinstance(s, Scale)
+        and s.ready_replicas is not None
+        and bool(s.selector)
+        and (_available(s) < t.floor)
+    )
 
 
 def needs_sync_check(t: TargetReadiness, policy: PlatformScaling) -> bool:
