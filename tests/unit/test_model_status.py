@@ -140,6 +140,7 @@ def test_a_target_entry_reads_its_baseline_history_and_scale_events() -> None:
         raw=entry,
         reason="MetricAboveTarget",
         last_scale_time="2027-06-12T07:55:00Z",
+        last_scaled_at=datetime(2027, 6, 12, 7, 55, tzinfo=UTC),
         baseline_replicas=4,
         recommendation_history=(TimedCount(datetime(2027, 6, 12, 7, 59, tzinfo=UTC), 6),),
         scale_events=(TimedCount(datetime(2027, 6, 12, 7, 55, tzinfo=UTC), 2),),

@@ -75,6 +75,7 @@ class DurationBound:
 LEAD_TIME = DurationBound("0s", "168h", "7 days")
 WIND_DOWN = DurationBound("0s", "168h", "7 days")
 READINESS_DEADLINE = DurationBound("0s", "168h", "7 days")
+TIER_READY_TIMEOUT = DurationBound("1s", "24h")
 # An evaluation every second at the most, and at least every hour.
 INTERVAL = DurationBound("1s", "1h")
 # Network timeouts: long enough for a real round trip, short enough not to stall a loop.
@@ -91,6 +92,7 @@ DURATIONS: dict[tuple[str, str], DurationBound] = {
     ("PlatformScaling", "spec.interval.weddingDay"): INTERVAL,
     ("PlatformScaling", "spec.weddingDay.cacheWarming.ttl"): CACHE_TTL,
     ("PlatformScaling", "spec.weddingDay.readinessDeadline"): READINESS_DEADLINE,
+    ("PlatformScaling", "spec.weddingDay.tierReadyTimeout"): TIER_READY_TIMEOUT,
     ("PlatformScaling", "spec.safety.redis.timeout"): TIMEOUT,
     ("PlatformScaling", "spec.safety.postgres.timeout"): TIMEOUT,
     ("PlatformScaling", "spec.safety.postgres.maxReplicaLag"): MAX_REPLICA_LAG,

@@ -582,6 +582,14 @@ def _wedding_day_policy(r: _Reader, spec: Mapping[str, Any]) -> t.WeddingDayPoli
             _within(bounds.READINESS_DEADLINE),
             d.readiness_deadline,
         ),
+        tier_ready_timeout=_field(
+            r,
+            raw,
+            "tierReadyTimeout",
+            p,
+            _within(bounds.TIER_READY_TIMEOUT),
+            d.tier_ready_timeout,
+        ),
     )
 
 

@@ -173,6 +173,7 @@ class TargetStatus:
     raw: Mapping[str, Any] = field(default_factory=dict)
     reason: str | None = None
     last_scale_time: str | None = None
+    last_scaled_at: datetime | None = None  # lastScaleTime as an instant
     baseline_replicas: int | None = None
     recommendation_history: tuple[TimedCount, ...] = ()
     scale_events: tuple[TimedCount, ...] = ()
@@ -185,6 +186,7 @@ class TargetStatus:
             raw=raw,
             reason=_text(raw.get("reason")),
             last_scale_time=_text(raw.get("lastScaleTime")),
+            last_scaled_at=_instant(raw.get("lastScaleTime")),
             baseline_replicas=_int(raw.get("baselineReplicas")),
             recommendation_history=_timed(raw.get("recommendationHistory"), "replicas"),
             scale_events=_timed(raw.get("scaleEvents"), "delta"),

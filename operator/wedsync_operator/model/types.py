@@ -248,6 +248,8 @@ class WeddingDayPolicy:
     cache_ttl_multiplier: int = 4
     # How long before a day's start its targets must be ready; later → Warning.
     readiness_deadline: timedelta = timedelta(minutes=30)
+    # How long the next tier of the pre-scale waits for one not ready before it goes ahead.
+    tier_ready_timeout: timedelta = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
