@@ -300,20 +300,79 @@ async def test_a_second_evaluation_at_the_same_load_patches_nothing() -> None:
     assert world.steps("event") == []
 
 
-async def test_the_mode_scales_database_then_cache_then_app_and_publishes_it() -> None:
-    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+async def prescale(world: World, day: WeddingDay) -> None:
+    """Evaluate until the pre-scale's tiers have all stepped (one each, in turn)."""
+    for _ in range(3):
+        await world.evaluate(policy(), [day])
 
-    interval = await world.evaluate(policy(), [day_now(hours_from_now=1)])
+
+def reasons(status: Mapping[str, Any]) -> dict[str, str]:
+    return {t["name"]: t["reason"] for t in status["targets"]}
+
+
+async def test_the_mode_scales_database_then_cache_then_app_each_when_the_one_before_is_ready() -> (
+    None
+):
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    day = day_now(hours_from_now=1)
+
+    interval = await world.evaluate(policy(), [day])
 
     assert interval == 10.0
-    scales = world.steps("scale")
-    assert [s[1] for s in scales] == ["db", "cache", "web"]
-    assert world.targets.replicas["db"] == 2 and world.targets.replicas["cache"] == 3
-    # +20% capacity on the day over what the metric asks for (2 replicas).
-    assert world.targets.replicas["web"] == 3
-    assert world.cluster.config_maps["wedsync-mode"]["platform.mode"] == "WeddingDay"
+    assert [s[1:] for s in world.steps("scale")] == [("db", 2)]
     status = world.last_status()
+    assert reasons(status) == {
+        "db": "WeddingDayFloor",
+        "cache": "WaitingForTier",
+        "web": "WaitingForTier",
+    }
+    assert status["tierSequence"]["waitingFor"] == {
+        "tier": "database",
+        "message": "db: scaling 1 → 2",
+    }
+    assert world.cluster.config_maps["wedsync-mode"]["platform.mode"] == "WeddingDay"
     assert condition(status, "WeddingDayMode")["status"] == "True"
+
+    # The database's replicas are available (the fake's are at once): the cache goes next.
+    await world.evaluate(policy(), [day])
+    assert [s[1:] for s in world.steps("scale")] == [("db", 2), ("cache", 3)]
+    assert world.last_status()["tierSequence"]["waitingFor"]["tier"] == "cache"
+
+    await world.evaluate(policy(), [day])
+    # +20% capacity on the day over what the metric asks for (2 replicas).
+    assert [s[1:] for s in world.steps("scale")] == [("db", 2), ("cache", 3), ("web", 3)]
+
+    await world.evaluate(policy(), [day])
+    assert world.last_status()["tierSequence"] is None  # every tier is ready
+
+
+async def test_a_tier_whose_replicas_are_not_available_holds_the_next_until_its_timeout() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    day = day_now(hours_from_now=1)
+    await world.evaluate(policy(), [day])  # db 1 → 2
+    world.targets.available["db"] = 1
+
+    await world.evaluate(policy(), [day])
+
+    assert [s[1:] for s in world.steps("scale")] == [("db", 2)]
+    waiting = world.last_status()["tierSequence"]["waitingFor"]
+    assert waiting == {"tier": "database", "message": "db: 1 of 2 replicas available"}
+    assert world.runtime.awaiting[("ps", NS, "platform")] == ((NS, "db"),)
+
+    # Past tierReadyTimeout (10m) after its scale-up the others go ahead, and say why.
+    status = world.last_status()
+    [db] = [t for t in status["targets"] if t["name"] == "db"]
+    db["lastScaleTime"] = (datetime.now(UTC) - timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    world.memory.wrote(status)
+    await world.evaluate(policy(), [day])
+
+    assert [s[1:] for s in world.steps("scale")] == [("db", 2), ("cache", 3)]
+    [late] = world.last_status()["tierSequence"]["late"]
+    assert late == {
+        "tier": "database",
+        "message": "db: 1 of 2 replicas available, 10m after its scale-up: the next tiers go ahead",
+    }
+    assert [s[1] for s in world.steps("event") if s[1] == "TierNotReady"] == ["TierNotReady"]
 
 
 async def test_a_prometheus_outage_holds_every_target_and_says_why() -> None:
@@ -363,7 +422,7 @@ async def test_in_the_mode_pods_the_scheduler_cannot_place_are_named_and_other_t
     None
 ):
     world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
-    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    await prescale(world, day_now(hours_from_now=1))
     world.targets.available["web"] = 2
     world.cluster.pending["app=web"] = Scheduling(pending=1, unschedulable=UNSCHEDULABLE)
 
@@ -376,7 +435,7 @@ async def test_in_the_mode_pods_the_scheduler_cannot_place_are_named_and_other_t
     assert ready["message"] == f"web: 2 of 3 replicas available, 1 pod Pending ({UNSCHEDULABLE})"
 
 
-async def test_right_after_the_prescale_every_raised_tier_is_not_ready_yet_in_tier_order() -> None:
+async def test_after_the_first_step_every_tier_is_short_and_named_in_tier_order() -> None:
     world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
 
     await world.evaluate(policy(), [day_now(hours_from_now=1)])
@@ -384,14 +443,14 @@ async def test_right_after_the_prescale_every_raised_tier_is_not_ready_yet_in_ti
     ready = condition(world.last_status(), "WeddingDayReady")
     assert ready["reason"] == "ReplicasNotReady"
     assert ready["message"] == (
-        "db: 1 of 2 replicas available; cache: 1 of 3 replicas available; "
-        "web: 2 of 3 replicas available"
+        "db: 1 of 2 replicas available; cache: asks for 1 replicas, its floor is 3; "
+        "web: asks for 2 replicas, its floor is 3"
     )
 
 
 async def test_a_policy_whose_targets_are_all_available_is_ready_for_the_day() -> None:
     world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
-    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    await prescale(world, day_now(hours_from_now=1))
 
     await world.evaluate(policy(), [day_now(hours_from_now=1)])
 
@@ -415,7 +474,7 @@ def deadline_warnings(world: World) -> list[tuple[str, str]]:
 
 async def test_a_day_not_ready_at_its_deadline_is_warned_once_on_the_policy_and_the_day() -> None:
     world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
-    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    await prescale(world, day_now(hours_from_now=1))
     world.targets.available["cache"] = 1
     day = day_now(hours_from_now=0.25)  # the 30m deadline passed a quarter of an hour ago
 
@@ -434,7 +493,7 @@ async def test_a_day_not_ready_at_its_deadline_is_warned_once_on_the_policy_and_
 
 async def test_a_day_ready_at_its_deadline_gets_no_warning() -> None:
     world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
-    await world.evaluate(policy(), [day_now(hours_from_now=1)])  # the pre-scale
+    await prescale(world, day_now(hours_from_now=1))
 
     await world.evaluate(policy(), [day_now(hours_from_now=0.25)])
 
@@ -459,9 +518,8 @@ async def test_a_late_day_is_judged_by_the_evaluation_after_its_prescale_not_by_
     day = day_now(hours_from_now=0.25)  # applied after its deadline
     world.targets.available["web"] = 2  # web's third replica will not come
 
-    await world.evaluate(policy(), [day])  # raises every tier: nothing can be ready yet
+    await prescale(world, day)  # raises a tier each time: the new replicas cannot be ready
     assert deadline_warnings(world) == []
 
-    world.targets.available.update(db=2, cache=3)
     await world.evaluate(policy(), [day])
     assert deadline_warnings(world) == [("PlatformScaling", "platform"), ("WeddingDay", "saturday")]

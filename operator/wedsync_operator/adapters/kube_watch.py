@@ -57,10 +57,17 @@ SEEN_VERSIONS = 16  # per object: the versions the watch delivered lately
 class Reflector(Generic[T]):
     """One collection of one namespace, kept as name → ``summarize(object)``."""
 
-    def __init__(self, kube: KubeClient, path: str, summarize: Callable[[Any], T]) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        path: str,
+        summarize: Callable[[Any], T],
+        changed: Callable[[str, T], None] | None = None,
+    ) -> None:
         self._kube = kube
         self.path = path
         self._summarize = summarize
+        self._changed = changed  # told of each object the watch delivers
         self.items: dict[str, T] = {}
         # name → the versions the watch (or list) delivered lately, newest last.
         self._seen: dict[str, collections.deque[str]] = {}
@@ -144,7 +151,9 @@ class Reflector(Generic[T]):
             if version != held[0] and time.monotonic() < held[1]:
                 return  # from before our own patch: the stream has not reached it yet
             del self._held[name]
-        self.items[name] = self._summarize(obj)
+        self.items[name] = summary = self._summarize(obj)
+        if self._changed is not None and self.synced:
+            self._changed(name, summary)
 
     async def _watch(self) -> None:
         seconds = random.randint(*WATCH_SECONDS)
@@ -191,13 +200,20 @@ class TargetCache:
         self._observer = observer
         self._running: dict[str, _Running] = {}
         self._closed = False
+        # Told (namespace, name, counts) of each target the watches deliver.
+        self.on_change: Callable[[str, str, Scale], None] | None = None
 
-    def _reflector(self, path: str, summarize: Callable[[Any], T]) -> Reflector[T] | None:
+    def _reflector(
+        self,
+        path: str,
+        summarize: Callable[[Any], T],
+        changed: Callable[[str, T], None] | None = None,
+    ) -> Reflector[T] | None:
         if not self.enabled or self._closed:
             return None
         running = self._running.get(path)
         if running is None:
-            reflector = Reflector(self._kube, path, summarize)
+            reflector = Reflector(self._kube, path, summarize, changed)
 
             def stopping() -> bool:
                 return self._closed or time.monotonic() - reflector.last_used > IDLE_SECONDS
@@ -231,7 +247,12 @@ class TargetCache:
     async def scale(self, api_version: str, kind: str, namespace: str, name: str) -> Scale:
         if (api_version, kind) in WATCHED_KINDS and self.enabled:
             path = await self._path(api_version, kind, namespace)
-            reflector = self._reflector(path, scale_of)
+
+            def changed(name: str, scale: Scale) -> None:
+                if self.on_change is not None:
+                    self.on_change(namespace, name, scale)
+
+            reflector = self._reflector(path, scale_of, changed)
             found = reflector.get(name) if reflector else None
             if found is not None:
                 self._observe("cache")

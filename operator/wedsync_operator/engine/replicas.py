@@ -104,6 +104,7 @@ class Reason(StrEnum):
     WEDDING_DAY_FLOOR = "WeddingDayFloor"
     SCALE_DOWN_FROZEN = "ScaleDownFrozen"
     SAFETY_GATE_BLOCKED = "SafetyGateBlocked"
+    WAITING_FOR_TIER = "WaitingForTier"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     METRICS_PARTIAL = "MetricsPartial"
     FALLBACK = "Fallback"

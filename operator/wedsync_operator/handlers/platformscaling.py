@@ -59,6 +59,7 @@ from wedsync_operator.engine.report import (
     warming_report,
 )
 from wedsync_operator.engine.schedule import format_instant
+from wedsync_operator.engine.sequence import late_tier_event, sequence, sequence_status
 from wedsync_operator.engine.status import (
     Condition,
     already_reported,
@@ -320,6 +321,11 @@ async def evaluate(
         gates = await datatier.gate_verdicts(runtime, policy, decision.decisions)
         if gates:
             decision = decide(policy, states, observed.samples, mode, failures, gates, now)
+        # In the mode, a tier's scale-up waits for the tier before it to be ready.
+        read = {n: s for n, s in scales.items() if isinstance(s, Scale)}
+        sequenced = sequence(policy, decision, states, read, seen, mode, now)
+        decision = sequenced.decision
+        runtime.await_targets(("ps", namespace, name), namespace, sequenced.watched)
 
         # A target that could not be read keeps its entry, baseline included: a floor must
         # never be re-derived from a count this policy raised.
@@ -430,8 +436,10 @@ async def evaluate(
     extra["replicaSummary"] = replica_summary(extra["targets"])
     # After the tiers are scaled (database, cache, app), as DESIGN orders it.
     data_status, data_conditions, data_events = await _data_tier(
-        runtime, body, policy, days, mode, seen, memory, now
+        runtime, body, policy, days, mode, seen, memory, now, sequenced.warming_may_start
     )
+    extra["tierSequence"] = sequence_status(sequenced)
+    data_events.extend(late_tier_event(name, uid, t) for t in sequenced.late)
     extra.update(data_status)
     conditions.extend(data_conditions)
     if mode.on:
@@ -543,16 +551,18 @@ async def _data_tier(
     seen: PolicyStatus,
     memory: LoopMemory,
     now: datetime,
+    may_warm: bool = True,
 ) -> tuple[dict[str, Any], list[Condition], list[OwedEvent]]:
-    """Cache warming while a day prepares; silences while the mode is on. A dry run only
-    says what it would do. Returns the status fields, conditions and Events to post."""
+    """Cache warming while a day prepares (once the tiers are ready: ``may_warm``);
+    silences while the mode is on. A dry run only says what it would do. Returns the
+    status fields, conditions and Events to post."""
     out: dict[str, Any] = {}
     conditions: list[Condition] = []
     events: list[OwedEvent] = []
     name, uid = policy.meta.name, str(body.metadata.get("uid") or "")
     generation = generation_of(body)
     couples = couples_to_warm(days, mode.active_days, now) if mode.on else None
-    if couples is not None:
+    if couples is not None and may_warm:
         block = await datatier.warm(
             runtime, policy, couples, seen.cache_warming, now, dry_run=policy.dry_run
         )

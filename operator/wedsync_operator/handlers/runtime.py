@@ -32,6 +32,7 @@ from wedsync_operator.handlers.ports import (
     Silencers,
 )
 from wedsync_operator.model.endpoints import EgressPolicy
+from wedsync_operator.model.observations import Scale
 from wedsync_operator.model.types import LabelSelector
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
@@ -286,6 +287,10 @@ class Runtime:
     tracked: TrackedObjects = field(default_factory=TrackedObjects)
     acting: Acting = field(default_factory=Acting)
     readiness: ReadinessReports = field(default_factory=ReadinessReports)
+    # (namespace, target) → the policies whose next tier waits for it to be ready, and
+    # each such policy → what it waits for.
+    awaited: dict[tuple[str, str], set[Key]] = field(default_factory=dict)
+    awaiting: dict[Key, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # One loop for every object's timed work (docs/decisions/0001-one-scheduler.md);
     # made at start-up, when the work it runs can be given this runtime.
     scheduler: Scheduler[Key] | None = None
@@ -324,6 +329,26 @@ class Runtime:
         for key in self.tracked.selected(namespace, selector):
             self.wake(key)
 
+    def await_targets(self, key: Key, namespace: str, targets: Iterable[str]) -> None:
+        """Wake ``key`` when one of ``targets`` becomes ready (instead of at its next tick)."""
+        for target in self.awaiting.pop(key, ()):
+            waiters = self.awaited.get(target)
+            if waiters is not None:
+                waiters.discard(key)
+                if not waiters:
+                    del self.awaited[target]
+        wanted = tuple((namespace, t) for t in targets)
+        for target in wanted:
+            self.awaited.setdefault(target, set()).add(key)
+        if wanted:
+            self.awaiting[key] = wanted
+
+    def target_changed(self, namespace: str, name: str, scale: Scale) -> None:
+        """From the watch cache: a target the pre-scale waits for has all its replicas."""
+        if scale.settled:
+            for key in self.awaited.pop((namespace, name), ()):
+                self.wake(key)
+
     def report_readiness(
         self, namespace: str, policy: str, days: Iterable[str], verdict: Verdict | None
     ) -> None:
@@ -342,6 +367,7 @@ class Runtime:
             self.scheduler.forget_all()
 
     def untrack(self, key: Key) -> Tracked | None:
+        self.await_targets(key, "", ())
         if self.scheduler is not None:
             self.scheduler.forget(key)
         return self.tracked.untrack(key)

@@ -161,6 +161,7 @@ async def operator_configure(
         silencers=partial(AlertmanagerClient, http),
     )
     runtime = memo.runtime
+    targets.on_change = runtime.target_changed  # a tier ready wakes the policy waiting
     runtime.scheduler = Scheduler(
         partial(work.run_one, runtime), workers=work.WORKERS, gate=runtime.acting.gate
     )

@@ -108,6 +108,11 @@ class Scale:
     # A Deployment's ReplicaFailure condition (a quota refused a pod, ...), else "".
     failure: str = ""
 
+    @property
+    def settled(self) -> bool:
+        """A watched workload with every replica it asks for available."""
+        return self.ready_replicas is not None and self.ready_replicas >= self.replicas
+
 
 @dataclass(frozen=True)
 class Scheduling:

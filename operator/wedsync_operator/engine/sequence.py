@@ -1,0 +1,155 @@
+"""Tier by tier into the mode: the database tier first, then the cache, then the app, then
+cache warming, each step when the tier before it has its new replicas available, not when
+its patch returned.
+
+In wedding-day mode a tier is *in progress* while this evaluation raises it, or while a
+target of it raised within ``tierReadyTimeout`` (its ``lastScaleTime``) has fewer
+available replicas than it asks for. The scale-ups of every later tier are held back
+meanwhile (``WaitingForTier``), and so is cache warming. A tier still short once the
+timeout has passed no longer holds the others back: it is *late*, which the status and a
+Warning say. Everything it needs is in the targets' counts and their stored
+``lastScaleTime``, so a restart in the middle resumes at the right step. Outside the mode
+nothing waits: a metric-driven scale-up is never delayed by another tier.
+
+Pure: the handlers pass the decision, the counts they read and ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from wedsync_operator.engine.intent import OwedEvent, event_name
+from wedsync_operator.engine.mode import ModeResolution
+from wedsync_operator.engine.replicas import Decision, PolicyDecision, Reason, TargetState
+from wedsync_operator.engine.schedule import format_instant
+from wedsync_operator.model.durations import format_duration
+from wedsync_operator.model.observations import Scale
+from wedsync_operator.model.status import PolicyStatus
+from wedsync_operator.model.types import PlatformScaling, Role
+
+__all__ = ["TIERS_UP", "Sequenced", "TierWait", "late_tier_event", "sequence", "sequence_status"]
+
+TIERS_UP = (Role.DATABASE, Role.CACHE, Role.APP)
+
+
+@dataclass(frozen=True)
+class TierWait:
+    """A tier the next ones wait for (or waited for, until its timeout), and why."""
+
+    role: Role
+    message: str
+    since: datetime | None = None  # its latest scale-up, when it is late
+
+    def as_status(self) -> dict[str, Any]:
+        return {"tier": self.role.value, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    decision: PolicyDecision
+    waiting: TierWait | None  # the tier the later ones wait for now
+    late: tuple[TierWait, ...]  # tiers past their timeout and still short
+    watched: tuple[str, ...]  # targets whose readiness ends the wait
+
+    @property
+    def warming_may_start(self) -> bool:
+        return self.waiting is None
+
+
+def _available(scale: Scale) -> int:
+    return scale.status_replicas if scale.ready_replicas is None else scale.ready_replicas
+
+
+def _hold(
+    d: Decision, state: TargetState, before: TargetState, wait: TierWait
+) -> tuple[Decision, TargetState]:
+    why = f"waiting for the {wait.role.value} tier ({wait.message}) before scaling to {d.desired}"
+    held = replace(
+        d,
+        desired=d.current,
+        reason=Reason.WAITING_FOR_TIER,
+        message=f"hold {d.target} at {d.current}: {why}",
+        limited=True,
+    )
+    # The new recommendation and baseline stand; no scale event happened.
+    return held, replace(state, current=before.current, events=before.events)
+
+
+def sequence(
+    policy: PlatformScaling,
+    decision: PolicyDecision,
+    states: Mapping[str, TargetState],
+    scales: Mapping[str, Scale],
+    seen: PolicyStatus,
+    mode: ModeResolution,
+    now: datetime,
+) -> Sequenced:
+    """Hold the scale-ups of the tiers behind one in progress (see the module's doc)."""
+    if not mode.on:
+        return Sequenced(decision, None, (), ())
+    timeout = policy.wedding_day.tier_ready_timeout
+    roles = {t.name: t.role for t in policy.targets}
+    decisions = {d.target: d for d in decision.decisions}
+    new_states = dict(decision.states)
+    waiting: TierWait | None = None
+    late: list[TierWait] = []
+    watched: list[str] = []
+    for role in TIERS_UP:
+        names = [n for n, r in roles.items() if r is role]
+        if waiting is not None:
+            for n in names:
+                d = decisions.get(n)
+                if d is not None and d.direction == "up" and n in states:
+                    decisions[n], new_states[n] = _hold(d, new_states[n], states[n], waiting)
+            continue
+        raising = [decisions[n] for n in names if n in decisions and decisions[n].direction == "up"]
+        short: list[tuple[str, str]] = []
+        overdue: list[tuple[str, datetime]] = []
+        for n in names:
+            scale, scaled = scales.get(n), seen.target(n).last_scaled_at
+            if scale is None or scaled is None or _available(scale) >= scale.replicas:
+                continue
+            counted = f"{n}: {_available(scale)} of {scale.replicas} replicas available"
+            if now - scaled < timeout:
+                short.append((n, counted))
+            elif mode.since is None or scaled >= mode.since:
+                overdue.append((counted, scaled))  # raised in this mode, and late
+        if raising or short:
+            told = [f"{d.target}: scaling {d.current} → {d.desired}" for d in raising]
+            waiting = TierWait(role, "; ".join([*told, *(c for _, c in short)]))
+            watched += [d.target for d in raising] + [n for n, _ in short]
+        if overdue:
+            message = (
+                "; ".join(c for c, _ in overdue)
+                + f", {format_duration(timeout)} after its scale-up: the next tiers go ahead"
+            )
+            late.append(TierWait(role, message, since=max(t for _, t in overdue)))
+    ordered = tuple(decisions[d.target] for d in decision.decisions)
+    return Sequenced(
+        PolicyDecision(decisions=ordered, states=new_states), waiting, tuple(late), tuple(watched)
+    )
+
+
+def sequence_status(s: Sequenced) -> dict[str, Any] | None:
+    """``status.tierSequence``: the tier the others wait for and the late ones; None (the
+    field removed) when nothing waits and none is late."""
+    if s.waiting is None and not s.late:
+        return None
+    return {
+        "waitingFor": s.waiting.as_status() if s.waiting is not None else None,
+        "late": [t.as_status() for t in s.late],
+    }
+
+
+def late_tier_event(policy: str, uid: str, t: TierWait) -> OwedEvent:
+    """One Warning per late tier and scale-up (its name fixed by both)."""
+    since = format_instant(t.since) if t.since is not None else ""
+    return OwedEvent(
+        name=event_name(policy, uid, "TierNotReady", t.role.value, since),
+        type="Warning",
+        reason="TierNotReady",
+        message=f"the {t.role.value} tier is not ready: {t.message}",
+    )
