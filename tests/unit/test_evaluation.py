@@ -327,7 +327,7 @@ async def test_the_mode_scales_database_then_cache_then_app_each_when_the_one_be
         "web": "WaitingForTier",
     }
     assert status["tierSequence"]["waitingFor"] == {
-        "tier": "database",
+        "role": "database",
         "message": "db: scaling 1 → 2",
     }
     assert world.cluster.config_maps["wedsync-mode"]["platform.mode"] == "WeddingDay"
@@ -336,7 +336,7 @@ async def test_the_mode_scales_database_then_cache_then_app_each_when_the_one_be
     # The database's replicas are available (the fake's are at once): the cache goes next.
     await world.evaluate(policy(), [day])
     assert [s[1:] for s in world.steps("scale")] == [("db", 2), ("cache", 3)]
-    assert world.last_status()["tierSequence"]["waitingFor"]["tier"] == "cache"
+    assert world.last_status()["tierSequence"]["waitingFor"]["role"] == "cache"
 
     await world.evaluate(policy(), [day])
     # +20% capacity on the day over what the metric asks for (2 replicas).
@@ -356,7 +356,7 @@ async def test_a_tier_whose_replicas_are_not_available_holds_the_next_until_its_
 
     assert [s[1:] for s in world.steps("scale")] == [("db", 2)]
     waiting = world.last_status()["tierSequence"]["waitingFor"]
-    assert waiting == {"tier": "database", "message": "db: 1 of 2 replicas available"}
+    assert waiting == {"role": "database", "message": "db: 1 of 2 replicas available"}
     assert world.runtime.awaiting[("ps", NS, "platform")] == ((NS, "db"),)
 
     # Past tierReadyTimeout (10m) after its scale-up the others go ahead, and say why.
@@ -369,7 +369,7 @@ async def test_a_tier_whose_replicas_are_not_available_holds_the_next_until_its_
     assert [s[1:] for s in world.steps("scale")] == [("db", 2), ("cache", 3)]
     [late] = world.last_status()["tierSequence"]["late"]
     assert late == {
-        "tier": "database",
+        "role": "database",
         "message": "db: 1 of 2 replicas available, 10m after its scale-up: the next tiers go ahead",
     }
     assert [s[1] for s in world.steps("event") if s[1] == "TierNotReady"] == ["TierNotReady"]

@@ -44,7 +44,7 @@ class TierWait:
     since: datetime | None = None  # its latest scale-up, when it is late
 
     def as_status(self) -> dict[str, Any]:
-        return {"tier": self.role.value, "message": self.message}
+        return {"role": self.role.value, "message": self.message}
 
 
 @dataclass(frozen=True)
