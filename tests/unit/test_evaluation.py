@@ -373,6 +373,19 @@ async def test_a_tier_whose_replicas_are_not_available_holds_the_next_until_its_
         "message": "db: 1 of 2 replicas available, 10m after its scale-up: the next tiers go ahead",
     }
     assert [s[1] for s in world.steps("event") if s[1] == "TierNotReady"] == ["TierNotReady"]
+    await world.evaluate(policy(), [day])  # still late: said once
+    assert [s[1] for s in world.steps("event") if s[1] == "TierNotReady"] == ["TierNotReady"]
+
+
+async def test_a_tier_wait_wakes_the_policy_at_its_timeout_sooner_than_the_tick() -> None:
+    world = World({"db": 1, "cache": 1, "web": 2}, {QUERY: 200.0})
+    spec = policy(
+        interval={"normal": "1h", "weddingDay": "1h"}, weddingDay={"tierReadyTimeout": "5s"}
+    )
+
+    interval = await world.evaluate(spec, [day_now(hours_from_now=1)])
+
+    assert interval <= 5.0
 
 
 async def test_a_prometheus_outage_holds_every_target_and_says_why() -> None:

@@ -30,7 +30,15 @@ from wedsync_operator.model.observations import Scale
 from wedsync_operator.model.status import PolicyStatus
 from wedsync_operator.model.types import PlatformScaling, Role
 
-__all__ = ["TIERS_UP", "Sequenced", "TierWait", "late_tier_event", "sequence", "sequence_status"]
+__all__ = [
+    "TIERS_UP",
+    "Sequenced",
+    "TierWait",
+    "late_tier_event",
+    "newly_late",
+    "sequence",
+    "sequence_status",
+]
 
 TIERS_UP = (Role.DATABASE, Role.CACHE, Role.APP)
 
@@ -53,6 +61,7 @@ class Sequenced:
     waiting: TierWait | None  # the tier the later ones wait for now
     late: tuple[TierWait, ...]  # tiers past their timeout and still short
     watched: tuple[str, ...]  # targets whose readiness ends the wait
+    expires: datetime | None = None  # when the wait ends anyway (the tier's timeout)
 
     @property
     def warming_may_start(self) -> bool:
@@ -95,6 +104,7 @@ def sequence(
     decisions = {d.target: d for d in decision.decisions}
     new_states = dict(decision.states)
     waiting: TierWait | None = None
+    expires: datetime | None = None
     late: list[TierWait] = []
     watched: list[str] = []
     for role in TIERS_UP:
@@ -121,6 +131,10 @@ def sequence(
             told = [f"{d.target}: scaling {d.current} → {d.desired}" for d in raising]
             waiting = TierWait(role, "; ".join([*told, *(c for _, c in short)]))
             watched += [d.target for d in raising] + [n for n, _ in short]
+            started = [now] * bool(raising) + [
+                seen.target(n).last_scaled_at or now for n, _ in short
+            ]
+            expires = max(started) + timeout
         if overdue:
             message = (
                 "; ".join(c for c, _ in overdue)
@@ -129,7 +143,11 @@ def sequence(
             late.append(TierWait(role, message, since=max(t for _, t in overdue)))
     ordered = tuple(decisions[d.target] for d in decision.decisions)
     return Sequenced(
-        PolicyDecision(decisions=ordered, states=new_states), waiting, tuple(late), tuple(watched)
+        PolicyDecision(decisions=ordered, states=new_states),
+        waiting,
+        tuple(late),
+        tuple(watched),
+        expires,
     )
 
 
@@ -142,6 +160,11 @@ def sequence_status(s: Sequenced) -> dict[str, Any] | None:
         "waitingFor": s.waiting.as_status() if s.waiting is not None else None,
         "late": [t.as_status() for t in s.late],
     }
+
+
+def newly_late(s: Sequenced, seen: PolicyStatus) -> list[TierWait]:
+    """The late tiers the stored status did not list yet: each gets its Warning once."""
+    return [t for t in s.late if t.role.value not in seen.late_tiers]
 
 
 def late_tier_event(policy: str, uid: str, t: TierWait) -> OwedEvent:

@@ -59,7 +59,12 @@ from wedsync_operator.engine.report import (
     warming_report,
 )
 from wedsync_operator.engine.schedule import format_instant
-from wedsync_operator.engine.sequence import late_tier_event, sequence, sequence_status
+from wedsync_operator.engine.sequence import (
+    late_tier_event,
+    newly_late,
+    sequence,
+    sequence_status,
+)
 from wedsync_operator.engine.status import (
     Condition,
     already_reported,
@@ -439,7 +444,10 @@ async def evaluate(
         runtime, body, policy, days, mode, seen, memory, now, sequenced.warming_may_start
     )
     extra["tierSequence"] = sequence_status(sequenced)
-    data_events.extend(late_tier_event(name, uid, t) for t in sequenced.late)
+    data_events.extend(late_tier_event(name, uid, t) for t in newly_late(sequenced, seen))
+    if sequenced.expires is not None:
+        # A tier that never becomes ready lets the next go ahead at its timeout, not later.
+        interval = min(interval, max((sequenced.expires - utcnow()).total_seconds(), 0.0))
     extra.update(data_status)
     conditions.extend(data_conditions)
     if mode.on:

@@ -247,6 +247,7 @@ class PolicyStatus:
     pending_events: tuple[StoredEvent, ...] = ()
     conditions: tuple[StoredCondition, ...] = ()
     readiness_deadlines: tuple[StoredDeadline, ...] = ()
+    late_tiers: tuple[str, ...] = ()  # status.tierSequence.late[].role
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any] | None) -> PolicyStatus:
@@ -271,6 +272,11 @@ class PolicyStatus:
                 if e is not None
             ),
             conditions=parse_conditions(raw.get("conditions")),
+            late_tiers=tuple(
+                str(t["role"])
+                for t in _entries(_mapping(raw.get("tierSequence")).get("late"))
+                if "role" in t
+            ),
             readiness_deadlines=tuple(
                 d
                 for d in (StoredDeadline.parse(r) for r in _entries(raw.get("readinessDeadlines")))
