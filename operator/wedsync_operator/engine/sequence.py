@@ -23,7 +23,13 @@ from typing import Any
 
 from wedsync_operator.engine.intent import OwedEvent, event_name
 from wedsync_operator.engine.mode import ModeResolution
-from wedsync_operator.engine.replicas import Decision, PolicyDecision, Reason, TargetState
+from wedsync_operator.engine.replicas import (
+    Decision,
+    GateVerdict,
+    PolicyDecision,
+    Reason,
+    TargetState,
+)
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.model.durations import format_duration
 from wedsync_operator.model.observations import Scale
@@ -34,6 +40,7 @@ __all__ = [
     "TIERS_UP",
     "Sequenced",
     "TierWait",
+    "awaiting_sync",
     "late_tier_event",
     "newly_late",
     "sequence",
@@ -95,8 +102,11 @@ def sequence(
     seen: PolicyStatus,
     mode: ModeResolution,
     now: datetime,
+    syncs: Mapping[str, GateVerdict] | None = None,
 ) -> Sequenced:
-    """Hold the scale-ups of the tiers behind one in progress (see the module's doc)."""
+    """Hold the scale-ups of the tiers behind one in progress (see the module's doc).
+    ``syncs``: the safety checks of the targets ``awaiting_sync`` named."""
+    syncs = syncs or {}
     if not mode.on:
         return Sequenced(decision, None, (), ())
     timeout = policy.wedding_day.tier_ready_timeout
@@ -120,9 +130,14 @@ def sequence(
         overdue: list[tuple[str, datetime]] = []
         for n in names:
             scale, scaled = scales.get(n), seen.target(n).last_scaled_at
-            if scale is None or scaled is None or _available(scale) >= scale.replicas:
+            if scale is None or scaled is None:
                 continue
-            counted = f"{n}: {_available(scale)} of {scale.replicas} replicas available"
+            if _available(scale) < scale.replicas:
+                counted = f"{n}: {_available(scale)} of {scale.replicas} replicas available"
+            elif (verdict := syncs.get(n)) is not None and not verdict.passed:
+                counted = f"{n}: {verdict.message}"  # every pod there, the data not yet
+            else:
+                continue
             if now - scaled < timeout:
                 short.append((n, counted))
             elif mode.since is None or scaled >= mode.since:
@@ -149,6 +164,33 @@ def sequence(
         tuple(watched),
         expires,
     )
+
+
+def awaiting_sync(
+    policy: PlatformScaling,
+    scales: Mapping[str, Scale],
+    seen: PolicyStatus,
+    mode: ModeResolution,
+    now: datetime,
+) -> list[tuple[str, Role, int]]:
+    """The stateful targets raised in this mode within the timeout whose pods are all
+    there: their store's check (Redis in sync, Postgres streaming within the lag bounds)
+    must pass for the new count before the next tier goes. (name, role, count) each."""
+    if not mode.on:
+        return []
+    out: list[tuple[str, Role, int]] = []
+    for t in policy.targets:
+        scale, scaled = scales.get(t.name), seen.target(t.name).last_scaled_at
+        checked = (t.role is Role.CACHE and policy.safety.redis is not None) or (
+            t.role is Role.DATABASE and policy.safety.postgres is not None
+        )
+        if not checked or scale is None or scaled is None or _available(scale) < scale.replicas:
+            continue
+        if now - scaled < policy.wedding_day.tier_ready_timeout and (
+            mode.since is None or scaled >= mode.since
+        ):
+            out.append((t.name, t.role, scale.replicas))
+    return out
 
 
 def sequence_status(s: Sequenced) -> dict[str, Any] | None:

@@ -60,6 +60,7 @@ from wedsync_operator.engine.report import (
 )
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.sequence import (
+    awaiting_sync,
     late_tier_event,
     newly_late,
     sequence,
@@ -328,7 +329,12 @@ async def evaluate(
             decision = decide(policy, states, observed.samples, mode, failures, gates, now)
         # In the mode, a tier's scale-up waits for the tier before it to be ready.
         read = {n: s for n, s in scales.items() if isinstance(s, Scale)}
-        sequenced = sequence(policy, decision, states, read, seen, mode, now)
+        waits = awaiting_sync(policy, read, seen, mode, now)
+        found = await asyncio.gather(
+            *(datatier.sync_verdict(runtime, policy, role, count) for _, role, count in waits)
+        )
+        syncs = dict(zip((n for n, _, _ in waits), found, strict=True))
+        sequenced = sequence(policy, decision, states, read, seen, mode, now, syncs)
         decision = sequenced.decision
         runtime.await_targets(("ps", namespace, name), namespace, sequenced.watched)
 
@@ -473,6 +479,7 @@ async def evaluate(
             warmed,
             now,
             logger,
+            syncs,
         )
         conditions.append(ready.condition)
         extra["readinessDeadlines"] = [d.as_status() for d in ready.deadlines] or None

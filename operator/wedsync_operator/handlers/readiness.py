@@ -28,7 +28,7 @@ from wedsync_operator.engine.readiness import (
     warming_shortfall,
     warnings_due,
 )
-from wedsync_operator.engine.replicas import Decision
+from wedsync_operator.engine.replicas import Decision, GateVerdict
 from wedsync_operator.engine.schedule import format_instant
 from wedsync_operator.engine.status import Condition
 from wedsync_operator.engine.warming import couples_to_warm
@@ -87,8 +87,10 @@ async def gate(
     warming: WarmingStatus | None,
     now: datetime,
     logger: Logger,
+    known: Mapping[str, GateVerdict] | None = None,
 ) -> ReadinessReport:
-    """``WeddingDayReady`` for a policy in the mode, and its deadline Warnings posted."""
+    """``WeddingDayReady`` for a policy in the mode, and its deadline Warnings posted.
+    ``known``: safety checks this evaluation already made (not asked twice)."""
     namespace = policy.meta.namespace
     floors = _floors(policy, decisions, scalers, raised)
     asked = {d.target: d.desired for d in decisions if d.changed and applied.get(d.target)}
@@ -113,6 +115,8 @@ async def gate(
             return t
 
     async def sync(t: TargetReadiness) -> TargetReadiness:
+        if known and t.name in known:
+            return replace(t, sync=known[t.name])
         return replace(t, sync=await datatier.sync_verdict(runtime, policy, t.role, t.floor))
 
     async def look(t: TargetReadiness) -> TargetReadiness:
