@@ -141,3 +141,44 @@ def test_a_stateful_tier_with_every_pod_waits_for_its_safety_check() -> None:
     # Raised before the mode began, or long ago: no check is waited for.
     old, seen_old = scaled(T0 - timedelta(hours=1), cache=(3, 3))
     assert awaiting_sync(p, old, seen_old, MODE, T0) == []
+
+
+def test_on_the_way_down_the_app_shrinks_first_and_the_data_tiers_wait_their_turn() -> None:
+    # Above maxReplicas (10): each tier is brought down at once, were it not for the order.
+    scales, seen = scaled(T0 - timedelta(hours=1), db=(12, 12), cache=(12, 12), web=(12, 12))
+    currents = {"db": 12, "cache": 12, "web": 12}
+
+    s = run(policy(), currents, scales, seen, mode=NORMAL_MODE)
+
+    by = {d.target: d for d in s.decision.decisions}
+    assert by["web"].desired == 10
+    assert (by["cache"].desired, by["cache"].reason) == (12, Reason.WAITING_FOR_TIER)
+    assert by["db"].message == (
+        "hold db at 12: waiting for the app tier (web: scaling 12 → 10) before scaling to 10"
+    )
+    assert s.watched == ("web",)
+
+    # The app asks for 10 and still counts 12 (pods going): the cache waits on.
+    scales["web"] = Scale(10, 12, ready_replicas=10)
+    seen = PolicyStatus.parse(
+        {"targets": [{"name": "web", "lastScaleTime": "2027-06-12T10:59:50Z"}]}
+    )
+    s = run(policy(), {**currents, "web": 10}, scales, seen, mode=NORMAL_MODE)
+    assert {d.target: d.desired for d in s.decision.decisions} == {"web": 10, "cache": 12, "db": 12}
+
+    # Settled: the cache goes, the database waits for it.
+    scales["web"] = Scale(10, 10, ready_replicas=10)
+    s = run(policy(), {**currents, "web": 10}, scales, seen, mode=NORMAL_MODE)
+    assert {d.target: d.desired for d in s.decision.decisions} == {"web": 10, "cache": 10, "db": 12}
+
+
+def test_a_tier_that_never_finishes_shrinking_stops_holding_the_next_after_the_timeout() -> None:
+    scales, _ = scaled(T0, db=(12, 12), cache=(12, 12))
+    scales["web"] = Scale(10, 12, ready_replicas=10)  # a pod that never terminates
+    seen = PolicyStatus.parse(
+        {"targets": [{"name": "web", "lastScaleTime": "2027-06-12T10:49:00Z"}]}
+    )
+
+    s = run(policy(), {"db": 12, "cache": 12, "web": 10}, scales, seen, mode=NORMAL_MODE)
+
+    assert {d.target: d.desired for d in s.decision.decisions}["cache"] == 10

@@ -45,6 +45,7 @@ __all__ = [
     "newly_late",
     "sequence",
     "sequence_status",
+    "settle_downs",
 ]
 
 TIERS_UP = (Role.DATABASE, Role.CACHE, Role.APP)
@@ -104,11 +105,13 @@ def sequence(
     now: datetime,
     syncs: Mapping[str, GateVerdict] | None = None,
 ) -> Sequenced:
-    """Hold the scale-ups of the tiers behind one in progress (see the module's doc).
+    """Hold the scale-ups of the tiers behind one in progress (see the module's doc),
+    and the scale-downs of the tiers behind one still shrinking (``settle_downs``).
     ``syncs``: the safety checks of the targets ``awaiting_sync`` named."""
     syncs = syncs or {}
+    decision, down_watched, down_expires = settle_downs(policy, decision, states, scales, seen, now)
     if not mode.on:
-        return Sequenced(decision, None, (), ())
+        return Sequenced(decision, None, (), down_watched, down_expires)
     timeout = policy.wedding_day.tier_ready_timeout
     roles = {t.name: t.role for t in policy.targets}
     decisions = {d.target: d for d in decision.decisions}
@@ -157,13 +160,62 @@ def sequence(
             )
             late.append(TierWait(role, message, since=max(t for _, t in overdue)))
     ordered = tuple(decisions[d.target] for d in decision.decisions)
+    ends = [e for e in (expires, down_expires) if e is not None]
     return Sequenced(
         PolicyDecision(decisions=ordered, states=new_states),
         waiting,
         tuple(late),
-        tuple(watched),
-        expires,
+        (*watched, *down_watched),
+        min(ends, default=None),
     )
+
+
+def settle_downs(
+    policy: PlatformScaling,
+    decision: PolicyDecision,
+    states: Mapping[str, TargetState],
+    scales: Mapping[str, Scale],
+    seen: PolicyStatus,
+    now: datetime,
+) -> tuple[PolicyDecision, tuple[str, ...], datetime | None]:
+    """The way down in reverse: the app, then the cache, then the database, each tier's
+    scale-down once the tier before it has settled (this evaluation does not shrink it,
+    and it counts no more replicas than it asks for), or ``tierReadyTimeout`` after that
+    tier's last scale. Returns the decision, the targets to watch and when the wait ends."""
+    timeout = policy.wedding_day.tier_ready_timeout
+    roles = {t.name: t.role for t in policy.targets}
+    decisions = {d.target: d for d in decision.decisions}
+    new_states = dict(decision.states)
+    blocking: TierWait | None = None
+    watched: list[str] = []
+    expires: datetime | None = None
+    for role in reversed(TIERS_UP):
+        names = [n for n, r in roles.items() if r is role]
+        if blocking is not None:
+            for n in names:
+                d = decisions.get(n)
+                if d is not None and d.direction == "down" and n in states:
+                    decisions[n], new_states[n] = _hold(d, new_states[n], states[n], blocking)
+            continue
+        shrinking = [d for n in names if (d := decisions.get(n)) and d.direction == "down"]
+        draining: list[tuple[str, str, datetime]] = []
+        for n in names:
+            scale, scaled = scales.get(n), seen.target(n).last_scaled_at
+            if scale is None or scaled is None or scale.status_replicas <= scale.replicas:
+                continue
+            if now - scaled < timeout:
+                counted = f"{n}: {scale.status_replicas} replicas, asks for {scale.replicas}"
+                draining.append((n, counted, scaled))
+        if shrinking or draining:
+            told = [f"{d.target}: scaling {d.current} → {d.desired}" for d in shrinking]
+            blocking = TierWait(role, "; ".join([*told, *(c for _, c, _ in draining)]))
+            watched += [d.target for d in shrinking] + [n for n, _, _ in draining]
+            started = [now] * bool(shrinking) + [t for _, _, t in draining]
+            expires = max(started) + timeout
+    if blocking is None or not any(d.reason is Reason.WAITING_FOR_TIER for d in decisions.values()):
+        return decision, (), None
+    ordered = tuple(decisions[d.target] for d in decision.decisions)
+    return PolicyDecision(decisions=ordered, states=new_states), tuple(watched), expires
 
 
 def awaiting_sync(

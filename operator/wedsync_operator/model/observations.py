@@ -110,8 +110,12 @@ class Scale:
 
     @property
     def settled(self) -> bool:
-        """A watched workload with every replica it asks for available."""
-        return self.ready_replicas is not None and self.ready_replicas >= self.replicas
+        """A watched workload with every replica it asks for available, and no more."""
+        return (
+            self.ready_replicas is not None
+            and self.ready_replicas >= self.replicas
+            and self.status_replicas <= self.replicas
+        )
 
 
 @dataclass(frozen=True)
