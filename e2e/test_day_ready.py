@@ -93,14 +93,17 @@ def test_a_tier_whose_pods_stay_pending_is_named_with_the_schedulers_reason_and_
             prometheus,
             "platform",
             [target("cache", "cache", 2), target("web", "app", 3)],
+            # The app waits this long for the Pending cache, then goes ahead.
+            tierReadyTimeout="5s",
         ),
         # Began ten minutes ago: its 30m readiness deadline has passed.
         day_in_its_mode(),
     )
 
-    # The app tier after the cache is scaled all the same, and its pods become available.
+    # The app tier after the cache is scaled all the same (once the cache's 5 s are up),
+    # and its pods become available.
     wait_replicas(cluster, namespace, "cache", 2, timeout=20)
-    wait_replicas(cluster, namespace, "web", 3, timeout=20)
+    wait_replicas(cluster, namespace, "web", 3, timeout=20 + 5)
     ready = wait_until(
         "WeddingDayReady to name the Pending cache tier alone",
         lambda: (

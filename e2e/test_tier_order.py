@@ -109,7 +109,9 @@ def test_each_tier_steps_up_when_the_one_before_is_available_and_a_late_one_lets
         tiered_policy(namespace, prometheus),
     )
     seen = Timeline(cluster, namespace)
-    seen.until("the first evaluation", lambda: bool(status(cluster, namespace, "ps", "platform")), 20)
+    seen.until(
+        "the first evaluation", lambda: bool(status(cluster, namespace, "ps", "platform")), 20
+    )
     apply(cluster, namespace, day_in_its_mode())
 
     seen.until("web at 3", lambda: ("web", 3) in seen.asked, timeout=30 + TIMEOUT)

@@ -182,3 +182,16 @@ def test_a_tier_that_never_finishes_shrinking_stops_holding_the_next_after_the_t
     s = run(policy(), {"db": 12, "cache": 12, "web": 10}, scales, seen, mode=NORMAL_MODE)
 
     assert {d.target: d.desired for d in s.decision.decisions}["cache"] == 10
+
+
+def test_a_tier_with_nothing_behind_it_is_not_watched_and_a_dry_run_holds_nothing() -> None:
+    scales, seen = scaled(T0 - timedelta(hours=1), db=(2, 2), cache=(3, 3), web=(2, 2))
+
+    s = run(policy(), {"db": 2, "cache": 3, "web": 2}, scales, seen)  # only web rises
+
+    assert s.waiting is not None and s.waiting.role.value == "app"
+    assert (s.watched, s.expires) == ((), None)  # its next tick is soon enough
+
+    scales, seen = scaled(T0 - timedelta(hours=1), db=(1, 1), cache=(1, 1), web=(2, 2))
+    s = run(policy(dryRun=True), {"db": 1, "cache": 1, "web": 2}, scales, seen)
+    assert {d.target: d.desired for d in s.decision.decisions} == {"db": 2, "cache": 3, "web": 3}

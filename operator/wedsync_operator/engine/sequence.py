@@ -109,6 +109,8 @@ def sequence(
     and the scale-downs of the tiers behind one still shrinking (``settle_downs``).
     ``syncs``: the safety checks of the targets ``awaiting_sync`` named."""
     syncs = syncs or {}
+    if policy.dry_run:
+        return Sequenced(decision, None, (), ())  # nothing is patched: nothing to wait for
     decision, down_watched, down_expires = settle_downs(policy, decision, states, scales, seen, now)
     if not mode.on:
         return Sequenced(decision, None, (), down_watched, down_expires)
@@ -160,6 +162,10 @@ def sequence(
             )
             late.append(TierWait(role, message, since=max(t for _, t in overdue)))
     ordered = tuple(decisions[d.target] for d in decision.decisions)
+    if not any(d.reason is Reason.WAITING_FOR_TIER for d in ordered):
+        # Nothing held behind the tier in progress: its next tick is soon enough (an extra
+        # evaluation would also change the policy's cadence).
+        watched, expires = [], None
     ends = [e for e in (expires, down_expires) if e is not None]
     return Sequenced(
         PolicyDecision(decisions=ordered, states=new_states),
