@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from cluster_fixture import Cluster, wait_until
+from cluster_fixture import Cluster
 from operator_fixture import OperatorProcess, apply, deployment, events, status
 from policies import day_in_its_mode, per_replica, set_signal
 from services.prometheus import PrometheusServer
