@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client import Gauge
 
-from cluster_fixture import Cluster
+from cluster_fixture import Cluster, wait_until
 from operator_fixture import OperatorProcess, apply, deployment, events, status
 from policies import day_in_its_mode, per_replica, set_signal
 from services.prometheus import PrometheusServer
@@ -123,7 +123,8 @@ def test_each_tier_steps_up_when_the_one_before_is_available_and_a_late_one_lets
     # The cache's pods cannot be placed: the app waited for it until its timeout.
     waited = seen.asked[("web", 3)] - seen.asked[("cache", 2)]
     assert TIMEOUT - 1 <= waited <= TIMEOUT + 5, waited
-    [late] = late_warnings(cluster, namespace)
+    # Posted by the evaluation that let the app go, after its patch.
+    [late] = wait_until("the TierNotReady Warning", lambda: late_warnings(cluster, namespace), 10)
     assert late["type"] == "Warning"
     assert late["message"].startswith(
         "the cache tier is not ready: cache: 0 of 2 replicas available, 15s after its scale-up"

@@ -227,6 +227,13 @@ class KubeClient:
         path = await self._scale_path(api_version, kind, namespace, name)
         return scale_of(await self.request("GET", path))
 
+    async def list_one(self, path: str, name: str) -> Any | None:
+        """One object of a collection by name through LIST (RBAC: list, no get), or None."""
+        query = [("fieldSelector", f"metadata.name={name}"), ("limit", "1")]
+        found = await self.request("GET", path, query=query)
+        items = found.get("items") or ()
+        return items[0] if items else None
+
     async def set_replicas(
         self, api_version: str, kind: str, namespace: str, name: str, replicas: int
     ) -> Scale:

@@ -257,6 +257,19 @@ class TargetCache:
             if found is not None:
                 self._observe("cache")
                 return found
+            # The workload itself, not its /scale: only it says how many are available
+            # (a cold cache after a restart must not call a Pending tier ready).
+            self._observe("api")
+            try:
+                listed = await self._kube.list_one(path, name)
+            except KubeError as exc:
+                if exc.status != 403:
+                    raise
+                listed = None  # RBAC grants only /scale: read there, as the cache would
+            if listed is not None:
+                return scale_of(listed)
+            # None there: /scale answers in the API server's words (NotFound, ...).
+            return await self._kube.get_scale(api_version, kind, namespace, name)
         self._observe("api")
         return await self._kube.get_scale(api_version, kind, namespace, name)
 
