@@ -117,6 +117,9 @@ def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_ga
                 "batchSize": 50,
             },
             "silenceAlerts": {"alertmanagerUrl": alertmanager.url},
+            # One real replica cannot be the two the database tier's check then wants
+            # streaming: the cache and the app go ahead once it is 2 s late.
+            "tierReadyTimeout": "2s",
         },
     )
     doc["spec"]["targets"] = targets
@@ -152,6 +155,14 @@ def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_ga
         if e["reason"] == "ScaledUp"
     ]
     assert scaled == ["postgres-replica", "redis-replica", "web"]  # database first
+    late = wait_until(  # posted by the evaluation that let the cache go, after its patch
+        "the TierNotReady Warning",
+        lambda: [
+            e for e in events(cluster, namespace, "platform") if e["reason"] == "TierNotReady"
+        ],
+        timeout=10,
+    )
+    assert len(late) == 1 and "postgres-replica: 1 Postgres replica" in late[0]["message"]
 
     # The cache is warmed with the couples' core fields and the wedding-day TTL.
     warming = wait_until(

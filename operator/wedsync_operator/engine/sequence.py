@@ -231,9 +231,9 @@ def awaiting_sync(
     mode: ModeResolution,
     now: datetime,
 ) -> list[tuple[str, Role, int]]:
-    """The stateful targets raised in this mode within the timeout whose pods are all
-    there: their store's check (Redis in sync, Postgres streaming within the lag bounds)
-    must pass for the new count before the next tier goes. (name, role, count) each."""
+    """The stateful targets raised in this mode whose pods are all there: their store's
+    check (Redis in sync, Postgres streaming within the lag bounds) must pass for the new
+    count before the next tier goes. (name, role, count) each."""
     if not mode.on:
         return []
     out: list[tuple[str, Role, int]] = []
@@ -244,9 +244,8 @@ def awaiting_sync(
         )
         if not checked or scale is None or scaled is None or _available(scale) < scale.replicas:
             continue
-        if now - scaled < policy.wedding_day.tier_ready_timeout and (
-            mode.since is None or scaled >= mode.since
-        ):
+        # Past the timeout too: a tier that is late must still be seen to be so.
+        if mode.since is None or scaled >= mode.since:
             out.append((t.name, t.role, scale.replicas))
     return out
 
