@@ -133,14 +133,14 @@ def test_a_stateful_tier_with_every_pod_waits_for_its_safety_check() -> None:
     p = policy(safety=safety)
     scales, seen = scaled(T0 - timedelta(minutes=1), db=(2, 2), cache=(3, 3), web=(2, 2))
 
-    assert awaiting_sync(p, scales, seen, MODE, T0) == [("cache", p.target("cache").role, 3)]
+    assert awaiting_sync(p, scales, seen, MODE) == [("cache", p.target("cache").role, 3)]
     lagging = {"cache": GateVerdict(False, "ReplicaLagging", "redis-2 is not in sync yet")}
     s = run(p, {"db": 2, "cache": 3, "web": 2}, scales, seen, syncs=lagging)
     assert s.waiting is not None and s.waiting.message == "cache: redis-2 is not in sync yet"
     assert {d.target: d.reason for d in s.decision.decisions}["web"] is Reason.WAITING_FOR_TIER
     # Raised before the mode began, or long ago: no check is waited for.
     old, seen_old = scaled(T0 - timedelta(hours=1), cache=(3, 3))
-    assert awaiting_sync(p, old, seen_old, MODE, T0) == []
+    assert awaiting_sync(p, old, seen_old, MODE) == []
 
 
 def test_on_the_way_down_the_app_shrinks_first_and_the_data_tiers_wait_their_turn() -> None:

@@ -162,11 +162,6 @@ def not_in_mode(generation: int) -> Condition:
     )
 
 
-def _available(scale: Scale) -> int:
-    # A kind read only through /scale does not say how many are available: what exists.
-    return scale.status_replicas if scale.ready_replicas is None else scale.ready_replicas
-
-
 def needs_scheduling(t: TargetReadiness) -> bool:
     """Whether to ask for the target's Pending pods: a watched workload (RBAC grants the
     pods' list with the watch) that is short, whose pods its selector finds."""
@@ -175,18 +170,16 @@ def needs_scheduling(t: TargetReadiness) -> bool:
         isinstance(s, Scale)
         and s.ready_replicas is not None
         and bool(s.selector)
-        and (_available(s) < t.floor)
+        and (s.available < t.floor)
     )
 
 
 def needs_sync_check(t: TargetReadiness, policy: PlatformScaling) -> bool:
     """Whether the tier's safety check must confirm the replicas: a stateful target whose
     pods are all there, with its store's check configured."""
-    if not isinstance(t.scale, Scale) or _available(t.scale) < t.floor:
+    if not isinstance(t.scale, Scale) or t.scale.available < t.floor:
         return False
-    if t.role is Role.CACHE:
-        return policy.safety.redis is not None
-    return t.role is Role.DATABASE and policy.safety.postgres is not None
+    return policy.safety.covers(t.role)
 
 
 def _plural(n: int, word: str) -> str:
@@ -202,7 +195,7 @@ def target_shortfall(t: TargetReadiness) -> Shortfall | None:
     if t.scale.replicas < t.floor:
         asked = f"asks for {t.scale.replicas} replicas, its floor is {t.floor}"
         return short(Cause.REPLICAS_NOT_READY, asked)
-    available = _available(t.scale)
+    available = t.scale.available
     if available < t.floor:
         counted = f"{available} of {t.floor} replicas available"
         if t.scale.failure and "quota" in t.scale.failure.lower():

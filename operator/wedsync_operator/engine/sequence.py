@@ -76,10 +76,6 @@ class Sequenced:
         return self.waiting is None
 
 
-def _available(scale: Scale) -> int:
-    return scale.status_replicas if scale.ready_replicas is None else scale.ready_replicas
-
-
 def _hold(
     d: Decision, state: TargetState, before: TargetState, wait: TierWait
 ) -> tuple[Decision, TargetState]:
@@ -137,8 +133,8 @@ def sequence(
             scale, scaled = scales.get(n), seen.target(n).last_scaled_at
             if scale is None or scaled is None:
                 continue
-            if _available(scale) < scale.replicas:
-                counted = f"{n}: {_available(scale)} of {scale.replicas} replicas available"
+            if scale.available < scale.replicas:
+                counted = f"{n}: {scale.available} of {scale.replicas} replicas available"
             elif (verdict := syncs.get(n)) is not None and not verdict.passed:
                 counted = f"{n}: {verdict.message}"  # every pod there, the data not yet
             else:
@@ -229,7 +225,6 @@ def awaiting_sync(
     scales: Mapping[str, Scale],
     seen: PolicyStatus,
     mode: ModeResolution,
-    now: datetime,
 ) -> list[tuple[str, Role, int]]:
     """The stateful targets raised in this mode whose pods are all there: their store's
     check (Redis in sync, Postgres streaming within the lag bounds) must pass for the new
@@ -239,10 +234,12 @@ def awaiting_sync(
     out: list[tuple[str, Role, int]] = []
     for t in policy.targets:
         scale, scaled = scales.get(t.name), seen.target(t.name).last_scaled_at
-        checked = (t.role is Role.CACHE and policy.safety.redis is not None) or (
-            t.role is Role.DATABASE and policy.safety.postgres is not None
-        )
-        if not checked or scale is None or scaled is None or _available(scale) < scale.replicas:
+        if (
+            not policy.safety.covers(t.role)
+            or scale is None
+            or scaled is None
+            or scale.available < scale.replicas
+        ):
             continue
         # Past the timeout too: a tier that is late must still be seen to be so.
         if mode.since is None or scaled >= mode.since:

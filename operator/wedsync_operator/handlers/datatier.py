@@ -74,11 +74,7 @@ async def _secret_url(runtime: Runtime, namespace: str, ref: SecretKeyRef) -> st
 
 def needs_gate(policy: PlatformScaling, d: Decision) -> bool:
     """A scale-down of a stateful tier whose safety check is configured."""
-    if d.direction != "down":
-        return False
-    return (d.role is Role.CACHE and policy.safety.redis is not None) or (
-        d.role is Role.DATABASE and policy.safety.postgres is not None
-    )
+    return d.direction == "down" and policy.safety.covers(d.role)
 
 
 async def gate_verdicts(

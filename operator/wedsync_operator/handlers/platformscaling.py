@@ -329,7 +329,7 @@ async def evaluate(
             decision = decide(policy, states, observed.samples, mode, failures, gates, now)
         # In the mode, a tier's scale-up waits for the tier before it to be ready.
         read = {n: s for n, s in scales.items() if isinstance(s, Scale)}
-        waits = awaiting_sync(policy, read, seen, mode, now)
+        waits = awaiting_sync(policy, read, seen, mode)
         found = await asyncio.gather(
             *(datatier.sync_verdict(runtime, policy, role, count) for _, role, count in waits)
         )

@@ -109,6 +109,11 @@ class Scale:
     failure: str = ""
 
     @property
+    def available(self) -> int:
+        """Available replicas; a kind read only through /scale does not say: what exists."""
+        return self.status_replicas if self.ready_replicas is None else self.ready_replicas
+
+    @property
     def settled(self) -> bool:
         """A watched workload with every replica it asks for available, and no more."""
         return (

@@ -273,6 +273,12 @@ class Safety:
     redis: RedisSafety | None = None
     postgres: PostgresSafety | None = None
 
+    def covers(self, role: Role) -> bool:
+        """Whether a target of ``role`` has its store's check configured."""
+        return (role is Role.CACHE and self.redis is not None) or (
+            role is Role.DATABASE and self.postgres is not None
+        )
+
 
 @dataclass(frozen=True)
 class HealthQueries:
