@@ -9,11 +9,17 @@ the cluster, a token from the TokenRequest API, and nothing else.
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +216,72 @@ def deployment(name: str, replicas: int) -> dict[str, Any]:
             },
         },
     }
+
+
+# No KWOK node has this much CPU (each has 32): the scheduler leaves every such pod Pending.
+TOO_MUCH_CPU = "64"
+
+
+def workload(name: str, replicas: int, cpu: str = "100m", kind: str = "Deployment") -> Any:
+    """A Deployment (or StatefulSet) whose pods request ``cpu``."""
+    manifest = deployment(name, replicas) if kind == "Deployment" else statefulset(name, replicas)
+    [container] = manifest["spec"]["template"]["spec"]["containers"]
+    container["resources"] = {"requests": {"cpu": cpu}}
+    return manifest
+
+
+def statefulset(name: str, count: int) -> dict[str, Any]:
+    manifest = deployment(name, count)
+    manifest["kind"] = "StatefulSet"
+    manifest["spec"]["serviceName"] = name
+    return manifest
+
+
+def secret(name: str, key: str, value: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: base64.b64encode(value.encode()).decode()},
+    }
+
+
+@contextlib.contextmanager
+def watched(
+    cluster: Cluster, namespace: str, kind: str, name: str | None = None
+) -> Iterator[list[Any]]:
+    """Every version of one object, or of every object of a kind, that a watch
+    (kubectl get -w) delivers while the block runs, in the API server's order; the list
+    is filled when the block ends."""
+    versions: list[Any] = []
+    # A file, not a pipe: nobody reads while the block runs, and a full pipe stalls kubectl.
+    which = [kind, name] if name else [kind]
+    with tempfile.TemporaryFile("w+") as sink:
+        watch = subprocess.Popen(
+            ["kubectl", "get", *which, "-n", namespace, "-w", "-o", "json"],
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=cluster.env(),
+        )
+        try:
+            yield versions
+            time.sleep(0.5)  # the last version's way through kubectl
+        finally:
+            watch.terminate()
+            watch.wait(timeout=10)
+        sink.seek(0)
+        out = sink.read()
+    decoder, rest = json.JSONDecoder(), out.lstrip()
+    while rest:  # kubectl prints one JSON document per version, back to back
+        try:
+            version, end = decoder.raw_decode(rest)
+        except json.JSONDecodeError as e:
+            if "\n{" in rest[e.pos :]:
+                raise
+            break  # the last one, cut short by the terminate
+        versions.extend(version["items"] if version.get("kind", "").endswith("List") else [version])
+        rest = rest[end:].lstrip()
 
 
 def replicas(cluster: Cluster, namespace: str, name: str, kind: str = "deployment") -> int:

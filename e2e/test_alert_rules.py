@@ -17,7 +17,7 @@ import yaml
 from prometheus_client import Gauge
 
 from cluster_fixture import Cluster, wait_until
-from operator_fixture import CHART, OperatorProcess, apply, deployment
+from operator_fixture import CHART, TOO_MUCH_CPU, OperatorProcess, apply, deployment, workload
 from policies import day_in_its_mode, per_replica, set_signal
 from services.prometheus import Exporter, PrometheusServer
 
@@ -93,9 +93,7 @@ def test_a_policy_not_ready_past_its_deadline_fires_its_alert_and_a_ready_one_do
     signal: Gauge,
 ) -> None:
     set_signal(signal, prometheus, namespace, "requests", 100)
-    heavy = deployment("heavy", 1)
-    heavy["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "64"}}
-    apply(cluster, namespace, heavy, deployment("web", 1))
+    apply(cluster, namespace, workload("heavy", 1, cpu=TOO_MUCH_CPU), deployment("web", 1))
 
     def gated(name: str, target: str) -> dict[str, Any]:
         return {

@@ -5,7 +5,6 @@ scale-down waits while its replica's replay is paused and proceeds once resumed.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,8 @@ from operator_fixture import (
     deployment,
     events,
     replicas,
+    secret,
+    statefulset,
     status,
     wait_replicas,
 )
@@ -32,13 +33,6 @@ from test_operator import policy, rfc3339, set_cpu
 COUPLES = 120
 
 
-def statefulset(name: str, count: int) -> dict[str, Any]:
-    manifest = deployment(name, count)
-    manifest["kind"] = "StatefulSet"
-    manifest["spec"]["serviceName"] = name
-    return manifest
-
-
 def ours_active(alertmanager: AlertmanagerServer, namespace: str) -> list[dict[str, Any]]:
     """This policy's live silences (other tests share the Alertmanager)."""
     marker = f"[wedsync.io/policy={namespace}/platform]"
@@ -47,15 +41,6 @@ def ours_active(alertmanager: AlertmanagerServer, namespace: str) -> list[dict[s
         for s in alertmanager.silences()
         if s["status"]["state"] == "active" and marker in s["comment"]
     ]
-
-
-def secret(name: str, key: str, value: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name},
-        "data": {key: base64.b64encode(value.encode()).decode()},
-    }
 
 
 def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_gates_the_database(

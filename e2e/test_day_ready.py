@@ -13,31 +13,22 @@ from prometheus_client import Gauge
 
 from cluster_fixture import Cluster, wait_until
 from operator_fixture import (
+    TOO_MUCH_CPU,
     OperatorProcess,
     apply,
     conditions,
-    deployment,
     events,
     status,
     wait_replicas,
+    workload,
 )
 from policies import day_in_its_mode, per_replica, set_signal
 from services.prometheus import PrometheusServer
 
-# No KWOK node has this much: the scheduler leaves every such pod Pending.
-TOO_MUCH_CPU = "64"
 
-
-def workload(name: str, replicas: int, cpu: str = "100m") -> dict[str, Any]:
-    manifest = deployment(name, replicas)
-    [container] = manifest["spec"]["template"]["spec"]["containers"]
-    container["resources"] = {"requests": {"cpu": cpu}}
-    return manifest
-
-
-def target(name: str, role: str, floor: int) -> dict[str, Any]:
+def target(name: str, role: str, floor: int, kind: str = "Deployment") -> dict[str, Any]:
     return {
-        "kind": "Deployment",
+        "kind": kind,
         "name": name,
         "role": role,
         "minReplicas": 1,
@@ -217,3 +208,65 @@ def test_the_deadline_warning_comes_at_the_deadline_for_a_day_not_ready_and_not_
     header, row = cluster.kubectl("get", "wd", "smith-jones", "-n", namespace).stdout.splitlines()
     # Columns are aligned, and an empty one (no time zone) prints nothing: read by offset.
     assert row[header.index("DAYREADY") :].split()[0] == "False"
+
+
+def test_a_quota_that_refuses_the_pre_scale_is_named_for_a_statefulset_and_a_deployment(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    prometheus: PrometheusServer,
+    signal: Gauge,
+) -> None:
+    set_signal(signal, prometheus, namespace, "requests", 100)
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "pods"},
+        "spec": {"hard": {"pods": "2"}},
+    }
+    # The quota first, and counted once: pods created before that are charged only at the
+    # controller's next full resync, and admission would let a third one in.
+    apply(cluster, namespace, quota)
+    wait_until(
+        "the quota's first count",
+        lambda: status(cluster, namespace, "resourcequota", "pods").get("used"),
+        timeout=30,
+    )
+    apply(cluster, namespace, workload("db", 1, kind="StatefulSet"), workload("web", 1))
+    wait_until(  # admission charged the two pods
+        "the quota's usage",
+        lambda: (
+            status(cluster, namespace, "resourcequota", "pods").get("used", {}).get("pods") == "2"
+        ),
+        timeout=30,
+    )
+    apply(
+        cluster,
+        namespace,
+        gated_policy(
+            namespace,
+            prometheus,
+            "platform",
+            [target("db", "database", 2, kind="StatefulSet"), target("web", "app", 3)],
+            tierReadyTimeout="3s",
+        ),
+        day_in_its_mode(),
+    )
+
+    ready = wait_until(
+        "WeddingDayReady to name both refused tiers",
+        lambda: (
+            (c := day_ready(cluster, namespace, "platform")).get("reason") == "QuotaExceeded"
+            and "; web: " in c["message"]
+            and "exceeded quota" in c["message"].split("; web: ")[1]
+            and c
+        ),
+        timeout=60,
+    )
+    db, web = ready["message"].split("; web: ")
+    # The StatefulSet says so only in its FailedCreate Event; the Deployment in its
+    # ReplicaFailure condition.
+    assert db.startswith("db: 1 of 2 replicas available, Create Pod db-1 in StatefulSet db"), db
+    assert 'pods "db-1" is forbidden: exceeded quota: pods' in db, db
+    assert web.startswith("1 of 3 replicas available, "), web
+    assert "is forbidden: exceeded quota: pods" in web, web

@@ -8,12 +8,9 @@ and derived from the intervals each policy configures; speed figures belong in b
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +27,7 @@ from operator_fixture import (
     replicas,
     status,
     wait_replicas,
+    watched,
 )
 from services.alertmanager import AlertmanagerServer
 from services.prometheus import PrometheusServer
@@ -131,31 +129,6 @@ def test_metric_above_target_scales_up_and_falling_metric_waits_for_stabilizatio
     assert "ScaledUp" in reasons and "ScaledDown" in reasons
     targets = status(cluster, namespace, "ps", "platform")["targets"]
     assert targets[0]["currentReplicas"] == 2
-
-
-@contextlib.contextmanager
-def watched(cluster: Cluster, namespace: str, kind: str, name: str) -> Iterator[list[Any]]:
-    """Every version of one object that a watch (kubectl get -w) delivers while the block
-    runs; the list is filled when the block ends."""
-    versions: list[Any] = []
-    watch = subprocess.Popen(
-        ["kubectl", "get", kind, name, "-n", namespace, "-w", "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=cluster.env(),
-    )
-    try:
-        yield versions
-        time.sleep(0.5)  # the last version's way through kubectl
-    finally:
-        watch.terminate()
-        out, _ = watch.communicate(timeout=10)
-    decoder, rest = json.JSONDecoder(), out.lstrip()
-    while rest:  # kubectl prints one JSON document per version, back to back
-        version, end = decoder.raw_decode(rest)
-        versions.append(version)
-        rest = rest[end:].lstrip()
 
 
 def test_wedding_day_switches_mode_at_lead_time_prescales_and_freezes_scale_down(

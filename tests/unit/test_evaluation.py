@@ -21,7 +21,7 @@ from wedsync_operator.handlers import platformscaling
 from wedsync_operator.handlers.ports import PostgresStore, RedisStore, Silencer
 from wedsync_operator.handlers.runtime import LoopMemory, Runtime
 from wedsync_operator.model import parse_wedding_day
-from wedsync_operator.model.observations import Autoscaler, Scale, Scheduling
+from wedsync_operator.model.observations import Autoscaler, Refusal, Scale, Scheduling
 from wedsync_operator.model.types import WeddingDay
 
 NS = "wedsync"
@@ -37,6 +37,7 @@ class FakeCluster:
         self.config_maps: dict[str, dict[str, str]] = {}
         self.version = 0
         self.pending: dict[str, Scheduling] = {}  # label selector → its Pending pods
+        self.refusals: dict[str, Refusal] = {}  # StatefulSet → its latest FailedCreate
         self.regarding: list[tuple[str, str, str]] = []  # (reason, kind, name) of each Event
 
     @contextlib.contextmanager
@@ -68,6 +69,9 @@ class FakeCluster:
 
     async def pod_scheduling(self, namespace: str, selector: str) -> Scheduling:
         return self.pending.get(selector, Scheduling(pending=0))
+
+    async def statefulset_refusal(self, namespace: str, name: str) -> Refusal | None:
+        return self.refusals.get(name)
 
     def _config_map(self, name: str, data: Mapping[str, str | None]) -> Any:
         held = self.config_maps.setdefault(name, {})

@@ -22,7 +22,7 @@ from wedsync_operator.engine.readiness import (
 )
 from wedsync_operator.engine.replicas import GateVerdict
 from wedsync_operator.handlers.runtime import ReadinessReports
-from wedsync_operator.model.observations import Scale, Scheduling
+from wedsync_operator.model.observations import Refusal, Scale, Scheduling
 from wedsync_operator.model.status import (
     StoredCondition,
     StoredDeadline,
@@ -96,6 +96,40 @@ def test_a_quota_that_refused_pods_says_so() -> None:
 
     assert found.reason == Cause.QUOTA_EXCEEDED
     assert found.message == f"web: 4 of 6 replicas available, {refused}"
+
+
+def test_a_statefulset_refused_by_a_quota_since_its_scale_up_says_so() -> None:
+    refused = Refusal(
+        'create Pod db-1 in StatefulSet db failed error: pods "db-1" is forbidden: '
+        "exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2",
+        T0 + timedelta(seconds=3),
+    )
+    found = readiness(
+        [target("db", Role.DATABASE, 2, scale(2, 1), refusal=refused, scaled_at=T0)], None
+    )
+
+    assert found.reason == Cause.QUOTA_EXCEEDED
+    assert found.message == f"db: 1 of 2 replicas available, {refused.message}"
+
+
+def test_a_refusal_from_before_the_scale_up_is_not_why_a_statefulset_is_short() -> None:
+    old = Refusal('pods "db-1" is forbidden: exceeded quota: pods', T0 - timedelta(minutes=5))
+    found = readiness(
+        [target("db", Role.DATABASE, 2, scale(2, 1), refusal=old, scaled_at=T0)], None
+    )
+
+    assert found.reason == Cause.REPLICAS_NOT_READY
+    assert found.message == "db: 1 of 2 replicas available"
+
+
+def test_a_refusal_other_than_a_quota_is_named_as_not_ready() -> None:
+    denied = Refusal('pods "db-1" is forbidden: violates PodSecurity "restricted"', T0)
+    found = readiness(
+        [target("db", Role.DATABASE, 2, scale(2, 1), refusal=denied, scaled_at=T0)], None
+    )
+
+    assert found.reason == Cause.REPLICAS_NOT_READY
+    assert found.message == f"db: 1 of 2 replicas available, {denied.message}"
 
 
 def test_a_spec_below_the_floor_or_an_unreadable_target_is_not_ready() -> None:

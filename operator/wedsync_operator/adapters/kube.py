@@ -28,11 +28,12 @@ from wedsync_operator.adapters.kube_credentials import Credentials, CredentialsE
 from wedsync_operator.adapters.kube_objects import (
     autoscaler_of,
     hpa_target,
+    refusal_of,
     scale_of,
     scheduling_of,
 )
 from wedsync_operator.adapters.kube_slots import RequestSlots, Urgency
-from wedsync_operator.model.observations import Autoscaler, Scale, Scheduling
+from wedsync_operator.model.observations import Autoscaler, Refusal, Scale, Scheduling
 
 GROUP = "wedsync.io"
 VERSION = "v1alpha1"
@@ -252,6 +253,15 @@ class KubeClient:
             query=[("labelSelector", selector), ("fieldSelector", "status.phase=Pending")],
         )
         return scheduling_of(found.get("items") or ())
+
+    async def statefulset_refusal(self, namespace: str, name: str) -> Refusal | None:
+        """Why a StatefulSet's controller last failed to create a pod (RBAC: list on
+        events), which it says only in an Event."""
+        involved = f"involvedObject.kind=StatefulSet,involvedObject.name={name},reason=FailedCreate"
+        found = await self.request(
+            "GET", f"/api/v1/namespaces/{namespace}/events", query=[("fieldSelector", involved)]
+        )
+        return refusal_of(found.get("items") or ())
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Any) -> None:
         """Merge-patch the /status of one of our own objects."""

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from wedsync_operator.model.observations import HOLD_ANNOTATION, Autoscaler, Scale, Scheduling
+from wedsync_operator.model.observations import (
+    HOLD_ANNOTATION,
+    Autoscaler,
+    Refusal,
+    Scale,
+    Scheduling,
+)
+from wedsync_operator.model.status import instant
 
 
 def scale_of(body: Any) -> Scale:
@@ -67,6 +74,22 @@ def scheduling_of(pods: Any) -> Scheduling:
         "",
     )
     return Scheduling(pending=len(pending), unschedulable=unschedulable)
+
+
+def refusal_of(events: Any) -> Refusal | None:
+    """The latest of a workload's FailedCreate Events, if any."""
+    latest: Refusal | None = None
+    for e in events:
+        series = e.get("series") or {}
+        at = (
+            instant(series.get("lastObservedTime"))
+            or instant(e.get("lastTimestamp"))
+            or instant(e.get("eventTime"))
+            or instant((e.get("metadata") or {}).get("creationTimestamp"))
+        )
+        if at is not None and (latest is None or at > latest.at):
+            latest = Refusal(str(e.get("message") or "FailedCreate"), at)
+    return latest
 
 
 def hpa_target(hpa: Any) -> tuple[str, str]:

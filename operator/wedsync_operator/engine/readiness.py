@@ -24,7 +24,7 @@ from typing import Any
 from wedsync_operator.engine.replicas import GateVerdict
 from wedsync_operator.engine.schedule import format_instant, try_window
 from wedsync_operator.engine.status import Condition, condition
-from wedsync_operator.model.observations import Scale, Scheduling
+from wedsync_operator.model.observations import Refusal, Scale, Scheduling
 from wedsync_operator.model.status import StoredCondition, StoredDeadline, WarmingStatus
 from wedsync_operator.model.types import PlatformScaling, Role, WeddingDay
 
@@ -72,6 +72,21 @@ class TargetReadiness:
     scale: Scale | str  # a str: why the target could not be read
     scheduling: Scheduling | None = None
     sync: GateVerdict | None = None
+    # A StatefulSet's latest FailedCreate, and when the target was last scaled: a refusal
+    # from before that scale-up is history, not why it is short now.
+    refusal: Refusal | None = None
+    scaled_at: datetime | None = None
+
+    @property
+    def failure(self) -> str:
+        """Why the workload's controller cannot create the missing pods, if it says."""
+        if isinstance(self.scale, Scale) and self.scale.failure:
+            return self.scale.failure
+        if self.refusal is None:
+            return ""
+        if self.scaled_at is not None and self.refusal.at < self.scaled_at.replace(microsecond=0):
+            return ""
+        return self.refusal.message
 
 
 @dataclass(frozen=True)
@@ -198,13 +213,13 @@ def target_shortfall(t: TargetReadiness) -> Shortfall | None:
     available = t.scale.available
     if available < t.floor:
         counted = f"{available} of {t.floor} replicas available"
-        if t.scale.failure and "quota" in t.scale.failure.lower():
-            return short(Cause.QUOTA_EXCEEDED, f"{counted}, {t.scale.failure}")
+        if (failure := t.failure) and "quota" in failure.lower():
+            return short(Cause.QUOTA_EXCEEDED, f"{counted}, {failure}")
         if t.scheduling is not None and t.scheduling.pending:
             pending = _plural(t.scheduling.pending, "pod")
             why = f" ({t.scheduling.unschedulable})" if t.scheduling.unschedulable else ""
             return short(Cause.PODS_PENDING, f"{counted}, {pending} Pending{why}")
-        return short(Cause.REPLICAS_NOT_READY, counted)
+        return short(Cause.REPLICAS_NOT_READY, f"{counted}, {failure}" if failure else counted)
     if t.sync is not None and not t.sync.passed:
         return short(Cause.REPLICA_LAGGING, t.sync.message)
     return None

@@ -15,6 +15,7 @@ from wedsync_operator.model.observations import (
     Autoscaler,
     PgReplica,
     RedisReplication,
+    Refusal,
     Scale,
     Scheduling,
     Silence,
@@ -73,6 +74,8 @@ class Cluster(Protocol):
     async def secret_value(self, namespace: str, name: str, key: str) -> str: ...
 
     async def pod_scheduling(self, namespace: str, selector: str) -> Scheduling: ...
+
+    async def statefulset_refusal(self, namespace: str, name: str) -> Refusal | None: ...
 
     async def get_scaled_object(self, namespace: str, name: str) -> Any: ...
 

@@ -102,16 +102,24 @@ async def gate(
         scale: Scale | str = str(read) if not isinstance(read, Scale) else read
         if isinstance(scale, Scale) and t.name in asked:
             scale = replace(scale, replicas=asked[t.name])  # patched by this evaluation
-        targets.append(TargetReadiness(t.name, t.role, floors[t.name], scale))
+        scaled_at = seen.target(t.name).last_scaled_at
+        targets.append(TargetReadiness(t.name, t.role, floors[t.name], scale, scaled_at=scaled_at))
+    statefulsets = {t.name for t in policy.targets if t.kind == "StatefulSet"}
 
     async def scheduling(t: TargetReadiness) -> TargetReadiness:
         assert isinstance(t.scale, Scale)
         try:
-            return replace(
+            t = replace(
                 t, scheduling=await runtime.kube.pod_scheduling(namespace, t.scale.selector)
             )
         except KubeError as exc:  # without the pods, the gate still names the shortfall
             logger.warning("could not list the pods of %s: %s", t.name, exc)
+        if t.name not in statefulsets:
+            return t
+        try:
+            return replace(t, refusal=await runtime.kube.statefulset_refusal(namespace, t.name))
+        except KubeError as exc:
+            logger.warning("could not list the FailedCreate Events of %s: %s", t.name, exc)
             return t
 
     async def sync(t: TargetReadiness) -> TargetReadiness:

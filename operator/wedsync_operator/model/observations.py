@@ -133,6 +133,15 @@ class Scheduling:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A StatefulSet's latest FailedCreate Event (it has no ReplicaFailure condition):
+    why its controller could not create a pod ("... exceeded quota: ..."), last seen when."""
+
+    message: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Autoscaler:
     """What RaiseMinReplicas reads of an HPA or a KEDA ScaledObject: its bounds, the
     operator's hold annotation, and (for an HPA) the ScaledObject that writes it."""

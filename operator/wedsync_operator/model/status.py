@@ -41,7 +41,7 @@ def _entries(value: Any) -> tuple[Mapping[str, Any], ...]:
     return tuple(v for v in value if isinstance(v, Mapping))
 
 
-def _instant(value: Any) -> datetime | None:
+def instant(value: Any) -> datetime | None:
     """An RFC 3339 instant with its offset; anything else (naive too) is None."""
     if not isinstance(value, str):
         return None
@@ -114,7 +114,7 @@ class TimedCount:
 def _timed(value: Any, key: str) -> tuple[TimedCount, ...]:
     out = []
     for entry in _entries(value):
-        at, count = _instant(entry.get("at")), _int(entry.get(key))
+        at, count = instant(entry.get("at")), _int(entry.get(key))
         if at is not None and count is not None:
             out.append(TimedCount(at, count))
     return tuple(out)
@@ -138,7 +138,7 @@ class PendingScaleStatus:
         an intent that cannot be checked against the target owes nothing."""
         raw = _mapping(raw)
         from_, to = _int(raw.get("from")), _int(raw.get("to"))
-        at, event = _instant(raw.get("at")), _text(raw.get("event"))
+        at, event = instant(raw.get("at")), _text(raw.get("event"))
         if from_ is None or to is None or at is None or event is None:
             return None
         return cls(from_, to, at, event, _text(raw.get("reason")), _text(raw.get("message")))
@@ -186,7 +186,7 @@ class TargetStatus:
             raw=raw,
             reason=_text(raw.get("reason")),
             last_scale_time=_text(raw.get("lastScaleTime")),
-            last_scaled_at=_instant(raw.get("lastScaleTime")),
+            last_scaled_at=instant(raw.get("lastScaleTime")),
             baseline_replicas=_int(raw.get("baselineReplicas")),
             recommendation_history=_timed(raw.get("recommendationHistory"), "replicas"),
             scale_events=_timed(raw.get("scaleEvents"), "delta"),
@@ -227,7 +227,7 @@ class StoredDeadline:
 
     @classmethod
     def parse(cls, raw: Mapping[str, Any]) -> StoredDeadline | None:
-        day, at = _text(raw.get("day")), _instant(raw.get("at"))
+        day, at = _text(raw.get("day")), instant(raw.get("at"))
         if day is None or at is None:
             return None
         return cls(day=day, at=at, warned=raw.get("warned") is True)
