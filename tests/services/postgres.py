@@ -95,12 +95,14 @@ def _sql_literal(value: object) -> str:
 
 
 class PostgresPair:
-    """A primary and one streaming replica (``application_name`` ``wedsync_replica``)."""
+    """A primary and streaming replicas: one by default (``application_name``
+    ``wedsync_replica``), more with ``replicas`` (``wedsync_replica_2``, …)."""
 
     def __init__(
         self,
         directory: Path | None = None,
         *,
+        replicas: int = 1,
         bin_dir: Path = PG_BIN,
         ready_timeout: float = 60,
     ) -> None:
@@ -109,7 +111,8 @@ class PostgresPair:
         self.bin_dir = bin_dir
         self.ready_timeout = ready_timeout
         self.primary_port = free_port()
-        self.replica_port = free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
+        self.replica_port = self.replica_ports[0]
         self._as_postgres = os.geteuid() == 0
         self._started: list[Path] = []
 
@@ -130,8 +133,16 @@ class PostgresPair:
 
     @property
     def replica_data(self) -> Path:
+        return self._replica_data(0)
+
+    def _replica_data(self, index: int) -> Path:
         assert self.directory is not None, "not started"
-        return self.directory / "replica"
+        return self.directory / ("replica" if index == 0 else f"replica{index + 1}")
+
+    @staticmethod
+    def replica_name(index: int = 0) -> str:
+        """The ``application_name`` replica ``index`` streams under."""
+        return REPLICA_NAME if index == 0 else f"{REPLICA_NAME}_{index + 1}"
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -142,8 +153,9 @@ class PostgresPair:
             self._init_primary()
             self._pg_ctl_start(self.primary_data)
             self.psql(CORE_FIELDS_DDL)
-            self._base_backup()
-            self._pg_ctl_start(self.replica_data)
+            for index in range(len(self.replica_ports)):
+                self._base_backup(index)
+                self._pg_ctl_start(self._replica_data(index))
             self.wait_streaming()
         except BaseException:
             self.stop()
@@ -165,10 +177,14 @@ class PostgresPair:
 
     # ------------------------------------------------------------------ queries
 
-    def psql(self, sql: str, *, replica: bool = False, timeout: float = 60) -> str:
-        """Run SQL with ``psql`` (as user postgres over TCP, trust auth); its output,
-        unaligned and tuples-only."""
-        port = self.replica_port if replica else self.primary_port
+    def psql(self, sql: str, *, replica: bool | int = False, timeout: float = 60) -> str:
+        """Run SQL with ``psql`` (as user postgres over TCP, trust auth) on the primary, or
+        on a replica (``True``: the first; an int: that index); its output, unaligned and
+        tuples-only."""
+        if replica is False:
+            port = self.primary_port
+        else:
+            port = self.replica_ports[0 if replica is True else replica]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["PGCONNECT_TIMEOUT"] = "5"
         result = subprocess.run(
@@ -218,7 +234,7 @@ class PostgresPair:
         return rows
 
     def wait_streaming(self, timeout: float | None = None, *, caught_up: bool = True) -> None:
-        """Until the replica streams (and, with ``caught_up``, has replayed everything)."""
+        """Until every replica streams (and, with ``caught_up``, has replayed everything)."""
         limit = timeout if timeout is not None else self.ready_timeout
         deadline = time.monotonic() + limit
         last: object = "(not checked yet)"
@@ -228,9 +244,14 @@ class PostgresPair:
             except AssertionError as exc:
                 last = exc
             else:
-                mine = [r for r in rows if r["application_name"] == REPLICA_NAME]
-                streaming = bool(mine) and mine[0]["state"] == "streaming"
-                if streaming and (not caught_up or mine[0]["replay_lag_bytes"] == "0"):
+                by_name = {r["application_name"]: r for r in rows}
+                mine = [by_name.get(self.replica_name(i)) for i in range(len(self.replica_ports))]
+                if all(
+                    r is not None
+                    and r["state"] == "streaming"
+                    and (not caught_up or r["replay_lag_bytes"] == "0")
+                    for r in mine
+                ):
                     return
                 last = rows
             if time.monotonic() >= deadline:
@@ -241,17 +262,17 @@ class PostgresPair:
                 )
             time.sleep(0.1)
 
-    def pause_replay(self, timeout: float = 30) -> None:
-        """Stop the replica applying WAL, and wait until the pause took effect."""
-        self.psql("SELECT pg_wal_replay_pause()", replica=True)
+    def pause_replay(self, timeout: float = 30, *, replica: int = 0) -> None:
+        """Stop a replica applying WAL, and wait until the pause took effect."""
+        self.psql("SELECT pg_wal_replay_pause()", replica=replica)
         deadline = time.monotonic() + timeout
-        while self.psql("SELECT pg_get_wal_replay_pause_state()", replica=True) != "paused":
+        while self.psql("SELECT pg_get_wal_replay_pause_state()", replica=replica) != "paused":
             if time.monotonic() >= deadline:
                 raise AssertionError(f"replay on the replica did not pause within {timeout}s")
             time.sleep(0.05)
 
-    def resume_replay(self) -> None:
-        self.psql("SELECT pg_wal_replay_resume()", replica=True)
+    def resume_replay(self, *, replica: int = 0) -> None:
+        self.psql("SELECT pg_wal_replay_resume()", replica=replica)
 
     def write_wal(self, megabytes: int) -> int:
         """Write at least ``megabytes`` MiB of WAL on the primary; the bytes written."""
@@ -394,7 +415,7 @@ class PostgresPair:
         }
         self._append_conf(self.primary_data, settings)
 
-    def _base_backup(self) -> None:
+    def _base_backup(self, index: int) -> None:
         self._run(
             [
                 self.bin_dir / "pg_basebackup",
@@ -405,7 +426,7 @@ class PostgresPair:
                 "-U",
                 PG_USER,
                 "-D",
-                self.replica_data,
+                self._replica_data(index),
                 "-R",  # standby.signal + primary_conninfo
                 "-X",
                 "stream",
@@ -416,8 +437,11 @@ class PostgresPair:
         )
         # postgresql.conf came with the backup: later lines win.
         self._append_conf(
-            self.replica_data,
-            {"port": str(self.replica_port), "cluster_name": f"'{REPLICA_NAME}'"},
+            self._replica_data(index),
+            {
+                "port": str(self.replica_ports[index]),
+                "cluster_name": f"'{self.replica_name(index)}'",  # its application_name
+            },
         )
 
     def _append_conf(self, data: Path, settings: dict[str, str]) -> None:
