@@ -1,7 +1,8 @@
 """The data tier on the local cluster, against real Redis and Postgres replication and a
 real Alertmanager: entering a wedding day pre-scales app, cache and database targets,
-warms the cache and silences non-critical alerts; after the day, the database tier's
-scale-down waits while its replica's replay is paused and proceeds once resumed."""
+warms the cache once the app tier is available and silences non-critical alerts; after
+the day, the database tier's scale-down waits while its replica's replay is paused and
+proceeds once resumed."""
 
 from __future__ import annotations
 
@@ -149,12 +150,16 @@ def test_wedding_day_prescales_every_tier_warms_the_cache_silences_alerts_and_ga
     )
     assert len(late) == 1 and "postgres-replica: 1 Postgres replica" in late[0]["message"]
 
-    # The cache is warmed with the couples' core fields and the wedding-day TTL.
-    warming = wait_until(
-        "cache warming",
-        lambda: status(cluster, namespace, "ps", "platform").get("cacheWarming"),
-        timeout=20,
-    )
+    # The cache is warmed with the couples' core fields and the wedding-day TTL, once the
+    # app tier has its replicas: read the status first, then the app, so a warming seen
+    # while the app is still short came before it.
+    def warmed_after_the_app() -> Any:
+        warmed = status(cluster, namespace, "ps", "platform").get("cacheWarming")
+        web = cluster.get_json("deployment", "web", "-n", namespace).get("status") or {}
+        assert not warmed or int(web.get("availableReplicas") or 0) >= 3, (warmed, web)
+        return warmed
+
+    warming = wait_until("cache warming", warmed_after_the_app, timeout=20, interval=0.1)
     assert warming["complete"] and warming["keysWritten"] == COUPLES
     client = redis_pair.primary.client()
     sample = couples[7]
