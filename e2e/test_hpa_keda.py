@@ -10,9 +10,7 @@ with ``rbac.keda.enabled=true``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 from prometheus_client import Gauge
 
-from cluster_fixture import REPO, Cluster, wait_until
+from cluster_fixture import Cluster, wait_until
 from operator_fixture import (
     OperatorProcess,
     apply,
@@ -30,105 +28,32 @@ from operator_fixture import (
     replicas,
     status,
 )
-from services.prometheus import PrometheusServer, free_port
+from services.keda import KEDA_NAMESPACE, KedaOperator, build
+from services.prometheus import PrometheusServer
 from test_hpa import HOLD
 from test_operator import day_in_mode, policy, set_cpu, web
-
-BUILD = REPO / "e2e" / "keda" / "build.sh"
-KEDA_NAMESPACE = "keda"
-# KEDA's first build on 2 cores takes about 7 minutes (its module downloads included).
-BUILD_TIMEOUT_SECONDS = 1800
-
-
-def keda_build() -> Path:
-    """The folder with KEDA's operator binary and its CRDs (built once, then cached)."""
-    done = subprocess.run(
-        ["nice", "-n", "10", "bash", str(BUILD)],
-        capture_output=True,
-        text=True,
-        timeout=BUILD_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"{BUILD} exited {done.returncode}:\n{done.stderr[-4000:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def managers(obj: dict[str, Any]) -> set[str]:
     return {str(m.get("manager")) for m in obj["metadata"].get("managedFields") or ()}
 
 
-def scaled_object_workers(log: Path) -> bool:
-    """Whether KEDA's log (JSON lines) says its ScaledObject controller runs."""
-    for line in log.read_text(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            entry = json.loads(line)
-            if entry.get("msg") == "Starting workers" and entry.get("controller") == "scaledobject":
-                return True
-    return False
-
-
 @pytest.fixture(scope="module")
 def keda(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """KEDA's operator, running as a process against the cluster (admin identity, as its
     own chart would grant it); yields its log file."""
-    built = keda_build()
+    built = build()
     for crd in sorted((built / "crds").glob("*.yaml")):
         cluster.kubectl("apply", "--server-side", "-f", str(crd))
     cluster.kubectl(
         "wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=30s"
     )
     cluster.kubectl("create", "namespace", KEDA_NAMESPACE, check=False)
-    folder = tmp_path_factory.mktemp("keda")
-    log = folder / "keda.log"
-    # Its gRPC metrics service serves TLS from cert-dir. KEDA's own cert rotation writes a
-    # Secret and then exits for its pod to restart; a process is given its certificate.
-    certs = folder / "certs"
-    certs.mkdir()
-    cluster.run(
-        "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-subj", "/CN=keda-operator", "-addext", "subjectAltName=IP:127.0.0.1",
-        "-keyout", str(certs / "tls.key"), "-out", str(certs / "tls.crt"),
-    )  # fmt: skip
-    (certs / "ca.crt").write_bytes((certs / "tls.crt").read_bytes())
-    env = {
-        **cluster.env(),
-        "WATCH_NAMESPACE": "",
-        "POD_NAMESPACE": KEDA_NAMESPACE,
-        "KEDA_CLUSTER_OBJECT_NAMESPACE": KEDA_NAMESPACE,
-    }
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                str(built / "keda"),
-                "--metrics-bind-address=0",
-                "--health-probe-bind-address=0",
-                f"--metrics-service-bind-address=127.0.0.1:{free_port()}",
-                "--enable-cert-rotation=false",
-                "--enable-webhook-patching=false",
-                "--enable-apiservice-patching=false",
-                f"--cert-dir={certs}",
-                f"--ca-dir={folder / 'ca'}",
-                "--zap-log-level=info",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    keda = KedaOperator(built, tmp_path_factory.mktemp("keda"), cluster.kubeconfig)
     try:
-        wait_until(
-            "KEDA's ScaledObject controller started",
-            lambda: proc.poll() is None and scaled_object_workers(log),
-            timeout=120,
-        )
-        yield log
+        yield keda.start().log_file
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        keda.stop()
         cluster.kubectl("delete", "namespace", KEDA_NAMESPACE, "--wait=false", check=False)
 
 

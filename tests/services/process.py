@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, ClassVar, Self
@@ -116,8 +116,9 @@ class ServiceProcess:
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_file, lines)
 
-    def _spawn(self, argv: Sequence[str], cwd: Path) -> None:
-        """Run ``argv`` in ``cwd``, stdout and stderr appended to :attr:`log_file`."""
+    def _spawn(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        """Run ``argv`` in ``cwd`` (with ``env``, else this process's), stdout and stderr
+        appended to :attr:`log_file`."""
         self._log = self.log_file.open("ab")
         self._process = subprocess.Popen(
             list(argv),
@@ -125,6 +126,7 @@ class ServiceProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=cwd,
+            env=None if env is None else dict(env),
         )
 
     def _wait_until_ready(
