@@ -103,4 +103,7 @@ bench: ## Quick benches (minutes): engine, reaction latency vs HPA, punctuality,
 bench-full: ## All benches incl. scale (1,000 policies, 10,000 WeddingDays): long
 	$(BIN)/python bench/run.py full
 
-.PHONY: bench bench-full
+bench-keda: ## Beside KEDA, built from its Go module: reaction latency, same metric (not in CI)
+	$(BIN)/python bench/versus_keda.py
+
+.PHONY: bench bench-full bench-keda

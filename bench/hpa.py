@@ -126,11 +126,11 @@ def start(
         )
     adapter = Adapter(process, log)
     try:
-        for obj in _registration(port):
+        for obj in registration(port):
             cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
         wait_until(
             "external.metrics.k8s.io to be Available",
-            lambda: process.poll() is None and _available(api),
+            lambda: process.poll() is None and available(api, port),
             timeout=120,
             interval=1.0,
         )
@@ -141,15 +141,18 @@ def start(
     return adapter, why
 
 
-def _available(api: Api) -> bool:
+def available(api: Api, port: int) -> bool:
+    """Whether external.metrics.k8s.io is registered at ``port`` and Available there."""
     svc = api.get("/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.external.metrics.k8s.io")
+    if (svc.get("spec") or {}).get("service", {}).get("port") != port:
+        return False
     return any(
         c["type"] == "Available" and c["status"] == "True"
         for c in (svc.get("status") or {}).get("conditions", [])
     )
 
 
-def _registration(port: int) -> list[dict[str, Any]]:
+def registration(port: int) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "custom-metrics"}},
         {

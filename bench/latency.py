@@ -14,7 +14,8 @@ would — then sets the gauge to twice the target and times:
            evaluation — /scale reads, decide, the /scale patch
 
 The HPA comparison runs kube-controller-manager's HPA on the same metric through
-prometheus-adapter (external.metrics.k8s.io), when that can be built (see hpa.py).
+prometheus-adapter (external.metrics.k8s.io), when that can be built (see hpa.py); with
+``keda_reps`` (bench/versus_keda.py), KEDA's ScaledObjects follow, through KEDA's adapter.
 
     python bench/latency.py [--reps 5] [--normal-reps 3] [--wedding-reps 3] [--no-hpa]
 """
@@ -33,6 +34,7 @@ from typing import Any
 
 import common
 import hpa
+import versus_keda
 from common import Api, Cluster, Proxy, Watch, wait_until
 
 from operator_fixture import deployment
@@ -49,10 +51,11 @@ class Scenario:
     reps: int
     interval: float  # the evaluation (or HPA sync) period in force
     target: int  # the metric's target in the mode in force
-    kind: str  # "operator" or "hpa"
+    kind: str  # "operator", "hpa" or "keda"
     normal: str = "30s"
     wedding: str = "10s"
     wedding_day: bool = False
+    polling: int = 30  # a ScaledObject's pollingInterval
 
 
 @dataclass
@@ -127,13 +130,13 @@ def wedding_day(ns: str) -> dict[str, Any]:
 def settled(api: Api, ns: str, s: Scenario) -> int | None:
     """The replica count once the policy (or HPA) has evaluated and holds still."""
     replicas = int(api.get(f"/apis/apps/v1/namespaces/{ns}/deployments/web")["spec"]["replicas"])
-    if s.kind == "hpa":
-        status = (
-            api.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/web").get(
-                "status"
-            )
-            or {}
-        )
+    if s.kind in ("hpa", "keda"):
+        name = "web" if s.kind == "hpa" else "keda-hpa-web"  # KEDA names the HPA it makes
+        try:
+            found = api.get(f"/apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers/{name}")
+        except RuntimeError:  # not made yet
+            return None
+        status = found.get("status") or {}
         active = any(
             c["type"] == "ScalingActive" and c["status"] == "True"
             for c in status.get("conditions", [])
@@ -218,6 +221,13 @@ def run_scenario(
                 hpa.autoscaler(ns, GAUGE, s.target),
             )
             continue
+        if s.kind == "keda":
+            query = f'max({GAUGE}{{ns="{ns}"}})'
+            api.create(
+                f"/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects",
+                versus_keda.scaled_object(ns, proxy.url, query, s.target, s.polling),
+            )
+            continue
         if s.wedding_day:
             api.create(f"/apis/wedsync.io/v1alpha1/namespaces/{ns}/weddingdays", wedding_day(ns))
         api.create(
@@ -276,6 +286,7 @@ def run(
     wedding_reps: int = 3,
     with_hpa: bool = True,
     only: list[str] | None = None,
+    keda_reps: int = 0,
 ) -> dict[str, Any]:
     scenarios = [
         Scenario("normal-30s", normal_reps, 30, 80, "operator"),
@@ -297,6 +308,23 @@ def run(
         ).start()
         operator = common.BenchOperator(cluster, work / "operator.log").start()
         adapter: hpa.Adapter | None = None
+        autoscalers: versus_keda.Keda | None = None
+
+        def measure(s: Scenario) -> None:
+            if only and s.name not in only:
+                return
+            print(f"[latency] {s.name}: {s.reps} repetitions ({common.load()})", flush=True)
+            samples = run_scenario(
+                cluster,
+                api,
+                prometheus,
+                proxy,
+                replicas,
+                lambda ns, v: gauge.labels(ns=ns).set(v),
+                s,
+            )
+            results[s.name] = summarize(s, samples, common.load())
+
         try:
             prometheus.wait_until_scraped()
             if with_hpa:
@@ -306,20 +334,18 @@ def run(
                 else:
                     results["hpa_not_run"] = why
             for s in scenarios:
-                if only and s.name not in only:
-                    continue
-                print(f"[latency] {s.name}: {s.reps} repetitions ({common.load()})", flush=True)
-                samples = run_scenario(
-                    cluster,
-                    api,
-                    prometheus,
-                    proxy,
-                    replicas,
-                    lambda ns, v: gauge.labels(ns=ns).set(v),
-                    s,
-                )
-                results[s.name] = summarize(s, samples, common.load())
+                measure(s)
+            if keda_reps:
+                if adapter is not None:  # KEDA's adapter takes external.metrics.k8s.io over
+                    adapter.stop()
+                    adapter = None
+                autoscalers = versus_keda.Keda(cluster, api, work)
+                # The HPA KEDA makes syncs every 15 s: that is the loop t0 falls into.
+                for poll in (30, 2):
+                    measure(Scenario(f"keda-{poll}s", keda_reps, 15, 80, "keda", polling=poll))
         finally:
+            if autoscalers is not None:
+                autoscalers.stop()
             if adapter is not None:
                 adapter.stop()
             operator.stop()
