@@ -34,7 +34,7 @@ from typing import Any
 
 import common
 import hpa
-import versus_keda
+import keda_autoscaler
 from common import Api, Cluster, Proxy, Watch, wait_until
 
 from operator_fixture import deployment
@@ -225,7 +225,12 @@ def run_scenario(
             query = f'max({GAUGE}{{ns="{ns}"}})'
             api.create(
                 f"/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects",
-                versus_keda.scaled_object(ns, proxy.url, query, s.target, s.polling),
+                keda_autoscaler.scaled_object(
+                    ns,
+                    "web",
+                    keda_autoscaler.prometheus_trigger(proxy.url, query, s.target),
+                    s.polling,
+                ),
             )
             continue
         if s.wedding_day:
@@ -308,7 +313,7 @@ def run(
         ).start()
         operator = common.BenchOperator(cluster, work / "operator.log").start()
         adapter: hpa.Adapter | None = None
-        autoscalers: versus_keda.Keda | None = None
+        autoscalers: keda_autoscaler.Keda | None = None
 
         def measure(s: Scenario) -> None:
             if only and s.name not in only:
@@ -339,7 +344,7 @@ def run(
                 if adapter is not None:  # KEDA's adapter takes external.metrics.k8s.io over
                     adapter.stop()
                     adapter = None
-                autoscalers = versus_keda.Keda(cluster, api, work)
+                autoscalers = keda_autoscaler.Keda(cluster, api, work)
                 # The HPA KEDA makes syncs every 15 s: that is the loop t0 falls into.
                 for poll in (30, 2):
                     measure(Scenario(f"keda-{poll}s", keda_reps, 15, 80, "keda", polling=poll))

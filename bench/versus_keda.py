@@ -3,7 +3,7 @@
 KEDA's operator and its metrics adapter, built from KEDA's Go module at the release pinned
 in ``e2e/keda/module/go.mod`` (``e2e/keda/build.sh``, adapter included), run as processes
 on the bench's local control plane with KEDA's CRDs from the same module
-(``services.keda``). The adapter takes over ``external.metrics.k8s.io`` from
+(``keda_autoscaler.py``). The adapter takes over ``external.metrics.k8s.io`` from
 prometheus-adapter once the HPA scenarios are done (one APIService per group version),
 registered the same way (see ``hpa.py``).
 
@@ -30,19 +30,17 @@ clock, so the DST half of the comparison is not measured here.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import common
-import hpa
-from common import Api, Cluster, Watch, wait_until
+import latency
+from common import Api, Watch, wait_until
+from keda_autoscaler import Keda, scaled_object
 from punctuality import target
 
-from services.keda import KEDA_NAMESPACE, KedaAdapter, KedaOperator, build
 from services.prometheus import Exporter, PrometheusServer
 
 ZONE = "America/New_York"
@@ -51,87 +49,19 @@ FLOOR = 6  # the replicas both ask for during the window
 GAUGE = "wedsync_bench_requests"
 
 
-class Keda:
-    """KEDA's operator and adapter on ``cluster``, the adapter serving external metrics."""
-
-    def __init__(self, cluster: Cluster, api: Api, work: Path) -> None:
-        built = build(adapter=True)
-        for crd in sorted((built / "crds").glob("*.yaml")):
-            cluster.kubectl("apply", "--server-side", "-f", str(crd))
-        cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=60s"
-        )
-        cluster.kubectl("create", "namespace", KEDA_NAMESPACE, check=False)
-        self.operator = KedaOperator(built, work / "keda", cluster.kubeconfig).start()
-        try:
-            self.adapter = KedaAdapter(self.operator).start()
-            for obj in hpa.registration(self.adapter.port):
-                cluster.kubectl("apply", "-f", "-", input=json.dumps(obj))
-            wait_until(
-                "external.metrics.k8s.io to be Available from KEDA's adapter",
-                lambda: hpa.available(api, self.adapter.port),
-                timeout=120,
-                interval=1.0,
-            )
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        if hasattr(self, "adapter"):
-            self.adapter.stop()
-        self.operator.stop()
-
-
-def scaled_object(ns: str, server: str, query: str, threshold: int, polling: int) -> Any:
-    return {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": {"name": "web", "namespace": ns},
-        "spec": {
-            "scaleTargetRef": {"name": "web"},
-            "pollingInterval": polling,
-            "minReplicaCount": 2,
-            "maxReplicaCount": 20,
-            "triggers": [
-                {
-                    "type": "prometheus",
-                    "metricType": "Value",
-                    "metadata": {
-                        "serverAddress": server,
-                        "query": query,
-                        "threshold": str(threshold),
-                    },
-                }
-            ],
-        },
-    }
-
-
 def cron_object(ns: str, start: datetime, end: datetime) -> dict[str, Any]:
     """A ScaledObject whose cron trigger asks for FLOOR replicas from start to end
     (local wall times in ZONE; cron has minute resolution)."""
-    return {
-        "apiVersion": "keda.sh/v1alpha1",
-        "kind": "ScaledObject",
-        "metadata": {"name": "keda-web", "namespace": ns},
-        "spec": {
-            "scaleTargetRef": {"name": "keda-web"},
-            "minReplicaCount": 2,
-            "maxReplicaCount": 20,
-            "triggers": [
-                {
-                    "type": "cron",
-                    "metadata": {
-                        "timezone": ZONE,
-                        "start": f"{start.minute} {start.hour} * * *",
-                        "end": f"{end.minute} {end.hour} * * *",
-                        "desiredReplicas": str(FLOOR),
-                    },
-                }
-            ],
+    trigger = {
+        "type": "cron",
+        "metadata": {
+            "timezone": ZONE,
+            "start": f"{start.minute} {start.hour} * * *",
+            "end": f"{end.minute} {end.hour} * * *",
+            "desiredReplicas": str(FLOOR),
         },
     }
+    return scaled_object(ns, "keda-web", trigger)
 
 
 def wedding(ns: str, server: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -291,7 +221,6 @@ def report_schedule(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    import latency  # it imports this module: only when run as a script
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=6, help="operator at a 2 s interval")

@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from cluster_fixture import DEPLOYED, REPO, Cluster, wait_until
+from services.keda import KEDA_NAMESPACE
 from services.prometheus import free_port
 
 OPERATOR = Path(sys.executable).parent / "wedsync-operator"
@@ -326,28 +327,39 @@ def wait_replicas(cluster: Cluster, namespace: str, name: str, count: int, timeo
 def ensure_crds(cluster: Cluster) -> None:
     if os.environ.get(DEPLOYED) != "1":  # deployed mode: the chart installed them
         cluster.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    # Retried: right after a first apply a CRD may have no status.conditions yet, which
-    # `kubectl wait` reports as an error rather than waiting.
-    wait_until(
-        "the CRDs to be Established",
-        lambda: (
-            cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "crd/weddingdays.wedsync.io",
-                "crd/platformscalings.wedsync.io",
-                "crd/clusterkopfpeerings.kopf.dev",
-                "--timeout=10s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-        timeout=30,
+    wait_established(
+        cluster,
+        "crd/weddingdays.wedsync.io",
+        "crd/platformscalings.wedsync.io",
+        "crd/clusterkopfpeerings.kopf.dev",
     )
     wait_until(
         "the wedsync.io kinds to be served",
         lambda: cluster.kubectl("get", "wd,ps", "-A", check=False).returncode == 0,
     )
+
+
+def wait_established(cluster: Cluster, *crds: str) -> None:
+    # Retried: right after a first apply a CRD may have no status.conditions yet, which
+    # `kubectl wait` reports as an error rather than waiting.
+    wait_until(
+        f"{' '.join(crds)} to be Established",
+        lambda: (
+            cluster.kubectl(
+                "wait", "--for=condition=Established", *crds, "--timeout=10s", check=False
+            ).returncode
+            == 0
+        ),
+        timeout=30,
+    )
+
+
+def ensure_keda_crds(cluster: Cluster, built: Path) -> None:
+    """KEDA's CRDs from its build folder (``services.keda.build``), and its namespace."""
+    for crd in sorted((built / "crds").glob("*.yaml")):
+        cluster.kubectl("apply", "--server-side", "-f", str(crd))
+    wait_established(cluster, "crd/scaledobjects.keda.sh")
+    cluster.kubectl("create", "namespace", KEDA_NAMESPACE, check=False)
 
 
 def memory_limit() -> int:

@@ -25,6 +25,7 @@ from operator_fixture import (
     chart_identity,
     deployment,
     ensure_crds,
+    ensure_keda_crds,
     replicas,
     status,
 )
@@ -43,12 +44,7 @@ def keda(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """KEDA's operator, running as a process against the cluster (admin identity, as its
     own chart would grant it); yields its log file."""
     built = build()
-    for crd in sorted((built / "crds").glob("*.yaml")):
-        cluster.kubectl("apply", "--server-side", "-f", str(crd))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/scaledobjects.keda.sh", "--timeout=30s"
-    )
-    cluster.kubectl("create", "namespace", KEDA_NAMESPACE, check=False)
+    ensure_keda_crds(cluster, built)
     keda = KedaOperator(built, tmp_path_factory.mktemp("keda"), cluster.kubeconfig)
     try:
         yield keda.start().log_file
